@@ -1,0 +1,22 @@
+{% macro replace_window(target_relation, source_relation, window_column, columns) -%}
+    {#- Delete the window's rows and insert its new ones: both statements run in the one transaction
+        that dbt's incremental materialization commits, so readers see the old window or the new one. -#}
+    {%- set column_list = columns | join(', ') -%}
+    delete from {{ target_relation }}
+    where {{ in_watermark_window(window_column) }};
+
+    insert into {{ target_relation }} ({{ column_list }})
+    select {{ column_list }}
+    from {{ source_relation }};
+{%- endmacro %}
+
+
+{% macro get_incremental_replace_window_sql(arg_dict) -%}
+    {#- dbt calls this for models configured with incremental_strategy='replace_window'. -#}
+    {{ return(replace_window(
+        target_relation=arg_dict['target_relation'],
+        source_relation=arg_dict['temp_relation'],
+        window_column=config.require('window_column'),
+        columns=arg_dict['dest_columns'] | map(attribute='quoted') | list,
+    )) }}
+{%- endmacro %}

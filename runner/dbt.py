@@ -1,0 +1,222 @@
+"""dbt invocation: the profile for the database in use, dbt packages (hub or offline store), ``dbt-ol`` runs.
+
+dbt runs as a child process (``dbt-ol``, OpenLineage's wrapper around the dbt CLI), as a person would run it,
+so that a run driven by the runner and a ``dbt build --vars`` typed by hand are the same thing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from runner import database
+from runner.errors import EnvironmentProblem, PipelineFailure
+from runner.settings import Settings
+
+DBT_HUB = ("hub.getdbt.com", 443)
+HUB_PROBE_SECONDS = 3
+INSTALLED_MARKER = ".olist-dw-installed"
+# The Elementary CLI runs its own dbt project; these are the packages that project's packages.yml asks for.
+EDR_PACKAGES = (("dbt-labs", "dbt_utils", "0.8.6"), ("elementary-data", "elementary", "0.25.1"))
+OUTPUT_TAIL_LINES = 40
+
+
+@dataclass(frozen=True)
+class LockedPackage:
+    """One entry of ``package-lock.yml``, and its archive name in the offline store."""
+
+    org: str
+    name: str
+    version: str
+
+    @property
+    def archive_name(self) -> str:
+        return f"{self.org}__{self.name}__{self.version}.tar.gz"
+
+
+@dataclass(frozen=True)
+class DbtResult:
+    """A finished dbt invocation."""
+
+    invocation_id: str | None
+    output: str
+
+
+def write_profile(settings: Settings, dsn: str) -> Path:
+    """Write ``profiles.yml`` for the database in use (git-ignored), so plain ``dbt`` commands work too."""
+    settings.profiles_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.profiles_dir / "profiles.yml"
+    profile = {"olist_dw": {"target": "dev", "outputs": {"dev": database.profile_target(dsn)}}}
+    text = "# Written by `python -m runner`; edit OLIST_DW_DSN instead.\n" + yaml.safe_dump(profile, sort_keys=False)
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+def locked_packages(project_dir: Path) -> list[LockedPackage]:
+    """The hub packages pinned in ``package-lock.yml``."""
+    lock = yaml.safe_load((project_dir / "package-lock.yml").read_text(encoding="utf-8"))
+    packages = []
+    for entry in lock.get("packages", []):
+        org, name = entry["package"].split("/")
+        packages.append(LockedPackage(org, name, str(entry["version"])))
+    return packages
+
+
+def _installed_marker(packages_dir: Path, packages: list[LockedPackage]) -> str:
+    return json.dumps(sorted(package.archive_name for package in packages))
+
+
+def _is_installed(packages_dir: Path, packages: list[LockedPackage]) -> bool:
+    marker = packages_dir / INSTALLED_MARKER
+    return (
+        marker.exists()
+        and marker.read_text(encoding="utf-8") == _installed_marker(packages_dir, packages)
+        and all((packages_dir / package.name / "dbt_project.yml").exists() for package in packages)
+    )
+
+
+def hub_reachable() -> bool:
+    """Whether the dbt hub answers at all; a closed network fails this at once instead of hanging dbt deps."""
+    try:
+        with socket.create_connection(DBT_HUB, timeout=HUB_PROBE_SECONDS):
+            return True
+    except OSError:
+        return False
+
+
+def install_from_store(store: Path, packages_dir: Path, packages: list[LockedPackage]) -> None:
+    """Unpack each package's archive (single top folder named after the package) into the packages folder."""
+    missing = [package.archive_name for package in packages if not (store / package.archive_name).is_file()]
+    if missing:
+        raise EnvironmentProblem(
+            "dbt packages are missing and the dbt hub cannot be reached. Missing from the offline store "
+            f"{store}: {', '.join(missing)}. Either connect to the dbt hub and run `python -m runner deps`, "
+            "or put those archives (<org>__<package>__<version>.tar.gz, one top folder named after the package) "
+            "in the store; OLIST_DW_PACKAGE_STORE names another store folder."
+        )
+    packages_dir.mkdir(parents=True, exist_ok=True)
+    for package in packages:
+        target = packages_dir / package.name
+        with (
+            tempfile.TemporaryDirectory(dir=packages_dir) as scratch,
+            tarfile.open(store / package.archive_name) as archive,
+        ):
+            archive.extractall(scratch, filter="data")
+            unpacked = Path(scratch) / package.name
+            if not (unpacked / "dbt_project.yml").exists():
+                raise EnvironmentProblem(f"{store / package.archive_name} has no top folder {package.name}/")
+            if target.exists():
+                shutil.rmtree(target)
+            unpacked.rename(target)
+
+
+def ensure_packages(settings: Settings, *, force: bool = False) -> str:
+    """Install the locked dbt packages when missing: from the hub if it answers, else from the offline store.
+
+    Returns how they were provided: "present", "hub" or "store".
+    """
+    packages_dir = settings.project_dir / "dbt_packages"
+    packages = locked_packages(settings.project_dir)
+    if not force and _is_installed(packages_dir, packages):
+        return "present"
+    if hub_reachable():
+        run_dbt(settings, ["deps"], lineage=False)
+        how = "hub"
+    else:
+        install_from_store(settings.package_store, packages_dir, packages)
+        how = "store"
+    (packages_dir / INSTALLED_MARKER).write_text(_installed_marker(packages_dir, packages), encoding="utf-8")
+    return how
+
+
+def ensure_edr_packages(settings: Settings) -> Path:
+    """Prepare the packages of the Elementary CLI's internal dbt project (read through DBT_PACKAGES_FOLDER)."""
+    packages = [LockedPackage(*spec) for spec in EDR_PACKAGES]
+    target = settings.edr_packages_dir
+    if not _is_installed(target, packages):
+        install_from_store(settings.package_store, target, packages)
+        (target / INSTALLED_MARKER).write_text(_installed_marker(target, packages), encoding="utf-8")
+    return target
+
+
+def dbt_environment(settings: Settings, dsn: str | None) -> dict[str, str]:
+    """The child's environment: profile location, no telemetry, lineage to a file unless a URL is configured."""
+    environment = dict(os.environ)
+    environment.update(
+        {
+            "DBT_PROFILES_DIR": str(settings.profiles_dir),
+            "DBT_PROJECT_DIR": str(settings.project_dir),
+            "DBT_LOG_PATH": str(settings.dbt_log_dir),
+            "DBT_TARGET_PATH": str(settings.target_dir),
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "DO_NOT_TRACK": "1",
+            "OPENLINEAGE_NAMESPACE": environment.get("OPENLINEAGE_NAMESPACE", "olist_dw"),
+            # dbt-ol starts `dbt` from PATH: make it this environment's dbt even when the venv is not activated.
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), environment.get("PATH", "")]),
+        }
+    )
+    if dsn is not None:
+        environment["OLIST_DW_DB_PASSWORD"] = database.password_of(dsn)
+    if not environment.get("OPENLINEAGE_URL") and not environment.get("OPENLINEAGE_CONFIG"):
+        settings.lineage_file.parent.mkdir(parents=True, exist_ok=True)
+        environment["OPENLINEAGE__TRANSPORT__TYPE"] = "file"
+        environment["OPENLINEAGE__TRANSPORT__LOG_FILE_PATH"] = str(settings.lineage_file)
+        environment["OPENLINEAGE__TRANSPORT__APPEND"] = "true"
+    return environment
+
+
+def _executable(name: str) -> str:
+    """A console script of this virtual environment, found beside the running interpreter."""
+    candidate = Path(sys.executable).with_name(name)
+    found = str(candidate) if candidate.exists() else shutil.which(name)
+    if not found:
+        raise EnvironmentProblem(f"`{name}` is not installed in this environment; run `pip install -e .`")
+    return found
+
+
+def run_dbt(
+    settings: Settings,
+    arguments: list[str],
+    *,
+    dsn: str | None = None,
+    variables: dict[str, str] | None = None,
+    lineage: bool = True,
+) -> DbtResult:
+    """Run one dbt command (through ``dbt-ol`` when lineage is wanted); raise with dbt's own summary on failure."""
+    command = [_executable("dbt-ol" if lineage else "dbt"), *arguments]
+    if lineage:
+        # dbt-ol reads the artefacts it turns into events from --target-path; it does not see DBT_TARGET_PATH.
+        command += ["--target-path", str(settings.target_dir)]
+    if variables:
+        command += ["--vars", json.dumps(variables)]
+    completed = subprocess.run(
+        command,
+        cwd=settings.project_dir,
+        env=dbt_environment(settings, dsn),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    output = completed.stdout + completed.stderr
+    if completed.returncode != 0:
+        tail = "\n".join(line for line in output.splitlines()[-OUTPUT_TAIL_LINES:] if line.strip())
+        raise PipelineFailure(f"`dbt {' '.join(arguments)}` failed (exit {completed.returncode}):\n{tail}")
+    return DbtResult(invocation_id=_invocation_id(settings), output=output)
+
+
+def _invocation_id(settings: Settings) -> str | None:
+    run_results = settings.target_dir / "run_results.json"
+    if not run_results.exists():
+        return None
+    return json.loads(run_results.read_text(encoding="utf-8")).get("metadata", {}).get("invocation_id")

@@ -1,0 +1,595 @@
+"""Synthetic Olist extract: the nine CSV files of the public Kaggle export, at any size, quirks included.
+
+The real export is fixed at about 100k orders and cannot be shipped with the project, yet the pipeline has to be
+tested (and benchmarked) on files shaped exactly like it. This module fakes them from a seeded ``random.Random``:
+same options, byte-identical files. It deliberately mimics what the loader must survive in the real files even
+when the data is clean: a byte-order mark on the customers file, CRLF line endings in the reviews file, no newline
+after the last sellers row, ids quoted only when they start with a digit, review messages spanning several lines.
+With ``dirty > 0`` it also injects the data-quality defects of the real data (see ``Defect``), so that the dbt
+tests and quarantine rules have something real to catch.
+
+Rows are streamed order by order into all files at once; only id pools (products, sellers, a sample of returning
+buyers) and the set of zip prefixes used are kept in memory, so a million orders fit in a modest footprint.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from array import array
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from enum import Enum
+from itertools import accumulate
+from pathlib import Path
+from typing import NamedTuple
+
+from runner.olist import BY_ENTITY, SOURCE_FILES, SourceFile
+
+_DAY = 86_400
+
+
+@dataclass(frozen=True)
+class GenerateOptions:
+    """What to generate; checked on construction so an invalid request fails before any file is touched."""
+
+    out_dir: Path
+    orders: int
+    start: date
+    days: int
+    seed: int
+    dirty: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.orders < 1:
+            raise ValueError(f"orders must be at least 1, got {self.orders}")
+        if self.days < 1:
+            raise ValueError(f"days must be at least 1, got {self.days}")
+        if not 0.0 <= self.dirty <= 1.0:
+            raise ValueError(f"dirty must be a rate between 0 and 1, got {self.dirty}")
+
+
+def generate(options: GenerateOptions) -> dict[str, int]:
+    """Write the nine files into out_dir (created if missing); return rows written per file name."""
+    options.out_dir.mkdir(parents=True, exist_ok=True)
+    return _Generator(options).run()
+
+
+class Defect(Enum):
+    """Data-quality defects of the real export, each injected at rate ``dirty``."""
+
+    DUPLICATE_REVIEW_ID = "a review reuses the review_id of the previous review (of another order)"
+    MESSY_REVIEW_TEXT = "review message with newlines, double quotes, commas and non-ASCII letters"
+    ORDER_WITHOUT_ITEMS = "order with no order_items rows (its payments still sum to something)"
+    PRODUCT_WITHOUT_CATEGORY = "product with empty category, name/description lenght and photos qty"
+    UNTRANSLATED_CATEGORY = "product category absent from the translation file"
+    ZIP_WITHOUT_LEADING_ZERO = "zip prefix such as 01310 written as 1310"
+    PAYMENT_NOT_DEFINED = "payment of type not_defined"
+    ZERO_INSTALLMENTS = "credit card payment with 0 installments"
+    ZERO_PAYMENT_VALUE = "extra voucher payment of value 0.00"
+    DELIVERED_WITHOUT_DATE = "delivered order with empty order_delivered_customer_date"
+    CANCELED_WITH_DELIVERY = "canceled order carrying approval, carrier and customer delivery dates"
+    REVIEW_BEFORE_DELIVERY = "review_creation_date before the order's delivery"
+    ORDER_WITHOUT_PAYMENTS = "order with no order_payments rows"
+    PAYMENT_SEQUENCE_GAP = "payment_sequential skipping a number (1, 3)"
+    CITY_SPELLING = "sao paulo spelled another way"
+    UNKNOWN_PRODUCT = "order item whose product_id is not in the products file"
+    UNKNOWN_SELLER = "order item whose seller_id is not in the sellers file"
+    UNKNOWN_CUSTOMER = "order whose customer_id is not in the customers file"
+
+
+class _Location(NamedTuple):
+    city: str
+    state: str
+    zip_low: int
+    zip_high: int
+    lat: float
+    lng: float
+    weight: float
+
+
+# Real cities with their zip-prefix ranges and centres; weights follow the real customer spread (SP largest).
+_LOCATIONS: tuple[_Location, ...] = (
+    _Location("sao paulo", "SP", 1000, 5999, -23.55, -46.63, 15.6),
+    _Location("rio de janeiro", "RJ", 20000, 23799, -22.91, -43.17, 6.9),
+    _Location("belo horizonte", "MG", 30000, 31999, -19.92, -43.94, 2.8),
+    _Location("brasilia", "DF", 70000, 72799, -15.79, -47.88, 2.1),
+    _Location("curitiba", "PR", 80000, 82999, -25.43, -49.27, 1.5),
+    _Location("campinas", "SP", 13000, 13139, -22.91, -47.06, 1.5),
+    _Location("porto alegre", "RS", 90000, 91999, -30.03, -51.23, 1.4),
+    _Location("salvador", "BA", 40000, 42499, -12.97, -38.50, 1.2),
+    _Location("guarulhos", "SP", 7000, 7399, -23.46, -46.53, 1.2),
+    _Location("sao bernardo do campo", "SP", 9600, 9899, -23.69, -46.56, 0.9),
+    _Location("niteroi", "RJ", 24000, 24399, -22.88, -43.10, 0.85),
+    _Location("santo andre", "SP", 9000, 9299, -23.66, -46.53, 0.8),
+    _Location("osasco", "SP", 6000, 6299, -23.53, -46.79, 0.75),
+    _Location("santos", "SP", 11000, 11099, -23.96, -46.33, 0.72),
+    _Location("goiania", "GO", 74000, 74899, -16.68, -49.25, 0.7),
+    _Location("sao jose dos campos", "SP", 12200, 12249, -23.18, -45.88, 0.7),
+    _Location("fortaleza", "CE", 60000, 61599, -3.73, -38.52, 0.66),
+    _Location("sorocaba", "SP", 18000, 18109, -23.50, -47.46, 0.63),
+    _Location("recife", "PE", 50000, 52999, -8.05, -34.88, 0.6),
+    _Location("florianopolis", "SC", 88000, 88099, -27.59, -48.55, 0.57),
+    _Location("jundiai", "SP", 13200, 13219, -23.19, -46.88, 0.57),
+    _Location("ribeirao preto", "SP", 14000, 14114, -21.18, -47.81, 0.5),
+    _Location("belem", "PA", 66000, 66999, -1.46, -48.49, 0.45),
+    _Location("vitoria", "ES", 29000, 29099, -20.32, -40.34, 0.45),
+    _Location("juiz de fora", "MG", 36000, 36099, -21.76, -43.35, 0.4),
+    _Location("londrina", "PR", 86000, 86099, -23.31, -51.16, 0.4),
+    _Location("manaus", "AM", 69000, 69099, -3.12, -60.02, 0.35),
+    _Location("natal", "RN", 59000, 59139, -5.79, -35.21, 0.3),
+    _Location("campo grande", "MS", 79000, 79129, -20.47, -54.62, 0.3),
+    _Location("cuiaba", "MT", 78000, 78109, -15.60, -56.10, 0.3),
+    _Location("sao luis", "MA", 65000, 65109, -2.53, -44.30, 0.25),
+    _Location("maceio", "AL", 57000, 57099, -9.67, -35.74, 0.25),
+    _Location("joao pessoa", "PB", 58000, 58099, -7.12, -34.86, 0.25),
+    _Location("teresina", "PI", 64000, 64099, -5.09, -42.80, 0.2),
+    _Location("aracaju", "SE", 49000, 49099, -10.91, -37.07, 0.2),
+    _Location("porto velho", "RO", 76800, 76834, -8.76, -63.90, 0.1),
+    _Location("palmas", "TO", 77000, 77270, -10.18, -48.33, 0.1),
+    _Location("macapa", "AP", 68900, 68914, 0.03, -51.07, 0.05),
+    _Location("boa vista", "RR", 69300, 69339, 2.82, -60.67, 0.05),
+    _Location("rio branco", "AC", 69900, 69923, -9.97, -67.81, 0.05),
+)
+_LOCATION_CUM = tuple(accumulate(location.weight for location in _LOCATIONS))
+_SAO_PAULO = _LOCATIONS[0]  # its zip prefixes all start with 0, which the zip defect needs
+_SAO_PAULO_SPELLINGS = ("são paulo", "sao paulo / sao paulo", "SAO PAULO")
+_GEO_JITTER = 0.08  # degrees; keeps every point inside Brazil's lat/lng box
+
+# Real Olist categories, most frequent first, with the English names of the translation file.
+_CATEGORIES: tuple[tuple[str, str], ...] = (
+    ("cama_mesa_banho", "bed_bath_table"),
+    ("beleza_saude", "health_beauty"),
+    ("esporte_lazer", "sports_leisure"),
+    ("moveis_decoracao", "furniture_decor"),
+    ("informatica_acessorios", "computers_accessories"),
+    ("utilidades_domesticas", "housewares"),
+    ("relogios_presentes", "watches_gifts"),
+    ("telefonia", "telephony"),
+    ("ferramentas_jardim", "garden_tools"),
+    ("automotivo", "auto"),
+    ("brinquedos", "toys"),
+    ("cool_stuff", "cool_stuff"),
+    ("perfumaria", "perfumery"),
+    ("bebes", "baby"),
+    ("eletronicos", "electronics"),
+    ("papelaria", "stationery"),
+    ("fashion_bolsas_e_acessorios", "fashion_bags_accessories"),
+    ("pet_shop", "pet_shop"),
+    ("moveis_escritorio", "office_furniture"),
+    ("consoles_games", "consoles_games"),
+    ("malas_acessorios", "luggage_accessories"),
+    ("construcao_ferramentas_construcao", "construction_tools_construction"),
+    ("eletrodomesticos", "home_appliances"),
+    ("instrumentos_musicais", "musical_instruments"),
+    ("eletroportateis", "small_appliances"),
+    ("livros_interesse_geral", "books_general_interest"),
+    ("alimentos", "food"),
+    ("casa_construcao", "home_construction"),
+)
+# Used by real products but missing from the real translation file.
+_UNTRANSLATED_CATEGORIES = ("pc_gamer", "portateis_cozinha_e_preparadores_de_alimentos")
+
+_STATUS_WEIGHTS = {
+    "delivered": 96.5,
+    "shipped": 1.1,
+    "canceled": 0.6,
+    "unavailable": 0.6,
+    "invoiced": 0.3,
+    "processing": 0.3,
+    "created": 0.05,
+    "approved": 0.05,
+}
+_STATUSES = tuple(_STATUS_WEIGHTS)
+_STATUS_CUM = tuple(accumulate(_STATUS_WEIGHTS.values()))
+# How far along purchase -> approved -> carrier -> customer each status got; None: stopped after purchase or approval.
+_STAGES_REACHED: dict[str, int | None] = {
+    "created": 0,
+    "approved": 1,
+    "invoiced": 1,
+    "processing": 1,
+    "shipped": 2,
+    "delivered": 3,
+    "canceled": None,
+    "unavailable": None,
+}
+_LATE_RATE = 0.08
+_RETURNING_RATE = 0.05
+_RETURNING_POOL = 10_000  # buyers remembered as candidates to come back; bounds memory
+
+_ITEM_COUNTS = (1, 2, 3)
+_ITEM_COUNT_CUM = (88, 97, 100)
+_REPEAT_ITEM_RATE = 0.5  # multi-item orders often hold several units of the same product, as in the real data
+
+_PAYMENT_TYPES = ("credit_card", "boleto", "voucher", "debit_card")
+_PAYMENT_CUM = tuple(accumulate((75, 19.5, 4, 1.5)))
+_INSTALLMENTS = tuple(range(1, 11))
+_INSTALLMENT_CUM = tuple(accumulate((50, 12, 11, 7, 5, 4, 3, 3, 2, 3)))
+_SPLIT_PAYMENT_RATE = 0.03
+
+_REVIEW_RATE_DELIVERED = 0.99
+_REVIEW_RATE_OTHER = 0.6
+_SCORES = (5, 4, 3, 2, 1)
+_HAPPY_SCORE_CUM = tuple(accumulate((60, 20, 8, 3, 9)))
+_UNHAPPY_SCORE_CUM = tuple(accumulate((20, 10, 12, 10, 48)))
+_TITLE_RATE = 0.12
+_MESSAGE_RATE = 0.4
+_TITLES = ("recomendo", "Ótimo", "Muito bom", "Excelente", "Super recomendo", "Bom", "Não recebi", "nota 10")
+_MESSAGES = (
+    "Produto entregue no prazo.",
+    "Muito bom, recomendo.",
+    "Chegou antes do prazo",
+    "Gostei muito do produto",
+    "Ainda não recebi o produto",
+    "Produto diferente do anunciado",
+    "Tudo certo",
+    "Excelente qualidade e entrega rápida",
+    "Veio com defeito",
+    "Produto bom.\nEntrega no prazo.",  # real messages span lines even in the clean data
+)
+_MESSY_MESSAGES = (
+    'Ótimo, chegou "rápido"\nrecomendo ção',
+    'Péssimo, o "frete" atrasou\r\nnão recomendo',
+    'Comprei 2, veio 1 só "incompleto"\n\natendimento não responde',
+)
+
+_NEEDS_QUOTES = re.compile(r'[",\r\n]')
+_DIGITS = frozenset("0123456789")
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """How one file's bytes deviate from plain CSV in the real export."""
+
+    bom: bool = False
+    line_end: str = "\n"
+    final_newline: bool = True
+
+
+_LAYOUTS = {
+    "customers": _Layout(bom=True),
+    "order_reviews": _Layout(line_end="\r\n"),
+    "sellers": _Layout(final_newline=False),
+}
+
+
+def _field(value: str, is_id: bool) -> str:
+    """QUOTE_MINIMAL, plus the export's habit of quoting ids that start with a digit (and only those)."""
+    if (is_id and value[:1] in _DIGITS) or _NEEDS_QUOTES.search(value):
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+class _CsvFile:
+    """One dataset file written row by row; the line ending goes before each row so the last one can lack it."""
+
+    def __init__(self, directory: Path, source: SourceFile) -> None:
+        self.rows = 0
+        self._layout = _LAYOUTS.get(source.entity, _Layout())
+        # Hex ids only: order_item_id is a sequence number within its order, and the export never quotes it.
+        self._is_id = tuple(column.endswith("_id") and column != "order_item_id" for column in source.columns)
+        self._stream = (directory / source.file_name).open("w", encoding="utf-8", newline="", buffering=1 << 20)
+        if self._layout.bom:
+            self._stream.write("\ufeff")
+        self._stream.write(",".join(source.columns))
+
+    def write(self, *values: str) -> None:
+        self._stream.write(self._layout.line_end)
+        self._stream.write(",".join(_field(value, is_id) for value, is_id in zip(values, self._is_id, strict=True)))
+        self.rows += 1
+
+    def close(self) -> None:
+        if self._layout.final_newline:
+            self._stream.write(self._layout.line_end)
+        self._stream.close()
+
+
+class _Defects:
+    """Decides where each defect lands, from its own seeded stream so that the choice is reproducible.
+
+    Callers ask only where a defect can apply. The first such opportunity (per defect and file) always takes it,
+    so that even a small extract generated with a tiny positive rate shows every defect at least once.
+    """
+
+    def __init__(self, rate: float, rng: random.Random) -> None:
+        self._rate = rate
+        self._rng = rng
+        self._seen: set[tuple[Defect, str]] = set()
+
+    def __call__(self, defect: Defect, scope: str = "") -> bool:
+        if self._rate == 0.0:
+            return False
+        if (defect, scope) not in self._seen:
+            self._seen.add((defect, scope))
+            return True
+        return self._rng.random() < self._rate
+
+
+@dataclass(frozen=True, slots=True)
+class _Timeline:
+    """An order's timestamps; None where its status says the step has not happened (or a defect erased it)."""
+
+    purchase: datetime
+    approved: datetime | None
+    carrier: datetime | None
+    delivered: datetime | None
+    estimate: datetime
+
+
+def _stamp(moment: datetime | None) -> str:
+    return "" if moment is None else moment.isoformat(" ")
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time())
+
+
+def _money(cents: int) -> str:
+    """Cents as a two-decimal amount; money is kept in integer cents so payments match items to the cent."""
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
+def _skewed_index(rng: random.Random, size: int, power: float = 2.0) -> int:
+    """An index in [0, size) favouring low ones: a few best sellers, a long tail, as in any shop."""
+    return int(size * rng.random() ** power)
+
+
+def _orderable(pool_size: int) -> int:
+    """How much of a pool may be picked; the rest is never ordered (or never sells), as in the real files."""
+    return pool_size - max(1, pool_size // 10)
+
+
+def _split(rng: random.Random, cents: int, parts: int) -> list[int]:
+    """``cents`` cut into ``parts`` positive amounts that sum back to it exactly."""
+    cuts = sorted(rng.sample(range(1, cents), parts - 1))
+    return [high - low for low, high in zip([0, *cuts], [*cuts, cents], strict=True)]
+
+
+class _Generator:
+    """Holds the seeded streams and id pools while the rows of all nine files are written."""
+
+    def __init__(self, options: GenerateOptions) -> None:
+        self._options = options
+        self._rng = random.Random(options.seed)  # noqa: S311 - reproducible fake data, not secrets
+        defect_rng = random.Random(self._rng.getrandbits(64))  # noqa: S311 - same
+        self._defects = _Defects(options.dirty, defect_rng)
+        self._start = _midnight(options.start)
+        self._files: dict[str, _CsvFile] = {}
+        self._zips: dict[str, _Location] = {}
+        self._returning: list[tuple[str, str, str, str]] = []
+        self._last_review_id: str | None = None
+        self._seller_ids: list[str] = []
+        self._product_ids: list[str] = []
+        self._product_seller = array("I")
+        self._product_price = array("I")
+
+    def run(self) -> dict[str, int]:
+        with ExitStack() as stack:
+            for entity, source in BY_ENTITY.items():
+                self._files[entity] = _CsvFile(self._options.out_dir, source)
+                stack.callback(self._files[entity].close)
+            self._write_translations()
+            self._write_sellers()
+            self._write_products()
+            for _ in range(self._options.orders):
+                self._write_order()
+            self._write_geolocation()
+        return {source.file_name: self._files[source.entity].rows for source in SOURCE_FILES}
+
+    def _new_id(self) -> str:
+        return f"{self._rng.getrandbits(128):032x}"
+
+    def _write_translations(self) -> None:
+        for portuguese, english in _CATEGORIES:
+            self._files["product_category_name_translation"].write(portuguese, english)
+
+    def _place(self, scope: str) -> tuple[str, str, str]:
+        """Zip prefix, city and state as written for a customer or seller; the zip is remembered for geolocation."""
+        lose_zero = self._defects(Defect.ZIP_WITHOUT_LEADING_ZERO, scope)
+        respell = self._defects(Defect.CITY_SPELLING, scope)
+        forced = lose_zero or respell  # both defects need a city whose zips start with 0 and has several spellings
+        location = _SAO_PAULO if forced else self._rng.choices(_LOCATIONS, cum_weights=_LOCATION_CUM)[0]
+        zip_prefix = f"{self._rng.randint(location.zip_low, location.zip_high):05d}"
+        self._zips[zip_prefix] = location
+        city = self._rng.choice(_SAO_PAULO_SPELLINGS) if respell else location.city
+        return (zip_prefix.lstrip("0") if lose_zero else zip_prefix), city, location.state
+
+    def _write_sellers(self) -> None:
+        for _ in range(max(20, self._options.orders // 30)):
+            seller_id = self._new_id()
+            self._seller_ids.append(seller_id)
+            self._files["sellers"].write(seller_id, *self._place("sellers"))
+
+    def _write_products(self) -> None:
+        rng = self._rng
+        sellers = _orderable(len(self._seller_ids))
+        for _ in range(max(50, self._options.orders // 3)):
+            product_id = self._new_id()
+            self._product_ids.append(product_id)
+            self._product_seller.append(_skewed_index(rng, sellers, 1.5))
+            self._product_price.append(round(min(150_000, max(500, math.exp(rng.gauss(8.9, 0.9))))))
+            self._files["products"].write(product_id, *self._product_details())
+
+    def _product_details(self) -> tuple[str, ...]:
+        """The product columns after its id; a product without category also lacks the text-derived counts."""
+        rng = self._rng
+        weight = round(min(40_000, max(50, math.exp(rng.gauss(6.6, 1.1)))))
+        size = (str(weight), str(rng.randint(16, 60)), str(rng.randint(2, 40)), str(rng.randint(11, 50)))
+        if self._defects(Defect.PRODUCT_WITHOUT_CATEGORY):
+            return ("", "", "", "", *size)
+        if self._defects(Defect.UNTRANSLATED_CATEGORY):
+            category = rng.choice(_UNTRANSLATED_CATEGORIES)
+        else:
+            category = _CATEGORIES[_skewed_index(rng, len(_CATEGORIES), 1.6)][0]
+        photos = min(20, 1 + int(rng.expovariate(0.8)))
+        return (category, str(rng.randint(20, 64)), str(rng.randint(100, 3000)), str(photos), *size)
+
+    def _write_order(self) -> None:
+        order_id = self._new_id()
+        customer_id = self._write_customer()
+        status, timeline = self._timeline()
+        self._files["orders"].write(
+            order_id,
+            customer_id,
+            status,
+            _stamp(timeline.purchase),
+            _stamp(timeline.approved),
+            _stamp(timeline.carrier),
+            _stamp(timeline.delivered),
+            _stamp(timeline.estimate),
+        )
+        total = self._write_items(order_id, timeline.purchase)
+        if not self._defects(Defect.ORDER_WITHOUT_PAYMENTS):
+            self._write_payments(order_id, total)
+        self._write_review(order_id, timeline)
+
+    def _write_customer(self) -> str:
+        """A fresh customer_id per order (as Olist does); the person behind it sometimes comes back."""
+        customer_id = self._new_id()
+        if self._defects(Defect.UNKNOWN_CUSTOMER):
+            return customer_id
+        if self._returning and self._rng.random() < _RETURNING_RATE:
+            person = self._rng.choice(self._returning)
+        else:
+            person = (self._new_id(), *self._place("customers"))
+            if len(self._returning) < _RETURNING_POOL:
+                self._returning.append(person)
+            else:
+                self._returning[self._rng.randrange(_RETURNING_POOL)] = person
+        self._files["customers"].write(customer_id, *person)
+        return customer_id
+
+    def _timeline(self) -> tuple[str, _Timeline]:
+        """Status and timestamps: the whole journey is drawn, then cut where the status says it stopped."""
+        rng = self._rng
+        purchase = self._start + timedelta(seconds=rng.randrange(self._options.days * _DAY))
+        estimate = _midnight(purchase.date() + timedelta(days=rng.randint(10, 30)))
+        approved = purchase + timedelta(seconds=rng.randint(600, 2 * _DAY))
+        carrier = approved + timedelta(seconds=rng.randint(_DAY, 4 * _DAY))
+        if rng.random() < _LATE_RATE:
+            delivered: datetime | None = estimate + timedelta(seconds=rng.randint(3600, 15 * _DAY))
+        else:
+            slack = int((estimate - carrier).total_seconds()) - 3600
+            delivered = carrier + timedelta(seconds=rng.randint(_DAY // 2, slack))
+        if self._defects(Defect.CANCELED_WITH_DELIVERY):
+            return "canceled", _Timeline(purchase, approved, carrier, delivered, estimate)
+        status = rng.choices(_STATUSES, cum_weights=_STATUS_CUM)[0]
+        if status == "delivered" and self._defects(Defect.DELIVERED_WITHOUT_DATE):
+            delivered = None
+        reached = _STAGES_REACHED[status]
+        if reached is None:
+            reached = rng.randint(0, 1)
+        return status, _Timeline(
+            purchase,
+            approved if reached >= 1 else None,
+            carrier if reached >= 2 else None,
+            delivered if reached >= 3 else None,
+            estimate,
+        )
+
+    def _write_items(self, order_id: str, purchase: datetime) -> int:
+        """Write the order's items; return what they cost with freight, in cents (made up if there are none)."""
+        rng = self._rng
+        if self._defects(Defect.ORDER_WITHOUT_ITEMS):
+            return rng.randint(1_000, 50_000)
+        shipping_limit = _stamp(purchase + timedelta(days=rng.randint(2, 7), seconds=rng.randrange(_DAY)))
+        total = 0
+        item: tuple[str, str, int, int] | None = None
+        for number in range(1, rng.choices(_ITEM_COUNTS, cum_weights=_ITEM_COUNT_CUM)[0] + 1):
+            if item is None or rng.random() >= _REPEAT_ITEM_RATE:
+                item = self._pick_item()
+            product_id, seller_id, price, freight = item
+            self._files["order_items"].write(
+                order_id, str(number), product_id, seller_id, shipping_limit, _money(price), _money(freight)
+            )
+            total += price + freight
+        return total
+
+    def _pick_item(self) -> tuple[str, str, int, int]:
+        """Product id, seller id, price and freight (cents) of one item; popular products come up more often."""
+        rng = self._rng
+        index = _skewed_index(rng, _orderable(len(self._product_ids)))
+        product_id = self._new_id() if self._defects(Defect.UNKNOWN_PRODUCT) else self._product_ids[index]
+        seller_id = self._seller_ids[self._product_seller[index]]
+        if self._defects(Defect.UNKNOWN_SELLER):
+            seller_id = self._new_id()
+        freight = min(10_000, round(rng.expovariate(1 / 2_000)))
+        return product_id, seller_id, self._product_price[index], freight
+
+    def _write_payments(self, order_id: str, total: int) -> None:
+        """Payments summing to ``total``: one usually, else vouchers first and the main means of payment last."""
+        rng = self._rng
+        gap = self._defects(Defect.PAYMENT_SEQUENCE_GAP)
+        count = rng.randint(2, 3) if rng.random() < _SPLIT_PAYMENT_RATE else 1
+        if gap:
+            count = max(count, 2)
+        if self._defects(Defect.PAYMENT_NOT_DEFINED):
+            main = "not_defined"
+        else:
+            main = rng.choices(_PAYMENT_TYPES, cum_weights=_PAYMENT_CUM)[0]
+        types = ["voucher"] * (count - 1) + [main]
+        shares = _split(rng, total, count)
+        payments = [(kind, self._installments(kind), cents) for kind, cents in zip(types, shares, strict=True)]
+        if self._defects(Defect.ZERO_PAYMENT_VALUE):
+            payments.append(("voucher", 1, 0))
+        for position, (kind, installments, cents) in enumerate(payments, start=1):
+            sequential = position + 1 if gap and position > 1 else position
+            self._files["order_payments"].write(order_id, str(sequential), kind, str(installments), _money(cents))
+
+    def _installments(self, payment_type: str) -> int:
+        if payment_type != "credit_card":
+            return 1
+        if self._defects(Defect.ZERO_INSTALLMENTS):
+            return 0
+        return self._rng.choices(_INSTALLMENTS, cum_weights=_INSTALLMENT_CUM)[0]
+
+    def _write_review(self, order_id: str, timeline: _Timeline) -> None:
+        """Most orders get a review; a late or missing delivery makes a bad score likelier."""
+        rng = self._rng
+        if rng.random() >= (_REVIEW_RATE_DELIVERED if timeline.delivered else _REVIEW_RATE_OTHER):
+            return
+        review_id = self._new_id()
+        if self._last_review_id is not None and self._defects(Defect.DUPLICATE_REVIEW_ID):
+            review_id = self._last_review_id
+        self._last_review_id = review_id
+        happy = timeline.delivered is not None and timeline.delivered <= timeline.estimate
+        score = rng.choices(_SCORES, cum_weights=_HAPPY_SCORE_CUM if happy else _UNHAPPY_SCORE_CUM)[0]
+        title = rng.choice(_TITLES) if rng.random() < _TITLE_RATE else ""
+        if self._defects(Defect.MESSY_REVIEW_TEXT):
+            message = rng.choice(_MESSY_MESSAGES)
+        else:
+            message = rng.choice(_MESSAGES) if rng.random() < _MESSAGE_RATE else ""
+        created = self._review_creation(timeline)
+        answered = created + timedelta(days=rng.randint(1, 2), seconds=rng.randrange(_DAY))
+        self._files["order_reviews"].write(
+            review_id, order_id, str(score), title, message, _stamp(created), _stamp(answered)
+        )
+
+    def _review_creation(self, timeline: _Timeline) -> datetime:
+        """The survey goes out the day after delivery, or after the promised date when nothing arrived."""
+        rng = self._rng
+        if timeline.delivered is None:
+            return timeline.estimate + timedelta(days=rng.randint(1, 3))
+        day = timeline.delivered.date()
+        if self._defects(Defect.REVIEW_BEFORE_DELIVERY):
+            furthest_back = max(1, min(5, (day - timeline.purchase.date()).days))
+            return _midnight(day - timedelta(days=rng.randint(1, furthest_back)))
+        return _midnight(day + timedelta(days=rng.randint(1, 2)))
+
+    def _write_geolocation(self) -> None:
+        """One to four points around each zip prefix customers and sellers use, in zip order like the real file."""
+        rng = self._rng
+        for zip_prefix in sorted(self._zips):
+            location = self._zips[zip_prefix]
+            for _ in range(rng.randint(1, 4)):
+                lat = location.lat + rng.uniform(-_GEO_JITTER, _GEO_JITTER)
+                lng = location.lng + rng.uniform(-_GEO_JITTER, _GEO_JITTER)
+                written_zip = zip_prefix
+                if zip_prefix.startswith("0") and self._defects(Defect.ZIP_WITHOUT_LEADING_ZERO, "geolocation"):
+                    written_zip = zip_prefix.lstrip("0")
+                city = location.city
+                if location is _SAO_PAULO and self._defects(Defect.CITY_SPELLING, "geolocation"):
+                    city = rng.choice(_SAO_PAULO_SPELLINGS)
+                self._files["geolocation"].write(written_zip, repr(lat), repr(lng), city, location.state)

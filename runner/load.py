@@ -1,0 +1,222 @@
+"""Extract/Load: stream the Olist CSV files into ``raw.*`` with PostgreSQL COPY, one transaction per file.
+
+The files are sent to COPY byte for byte (never read whole into memory): PostgreSQL's CSV parser already takes
+what real exports contain (a byte-order mark in the skipped header, CRLF line endings, quoted fields spanning
+lines, a last row without a newline). What the runner adds is what COPY cannot know: whether the header is the
+one expected, whether these bytes were loaded before, which batch a row came from, and where a bad row sits in
+the file as a person would count lines.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from runner import ledger
+from runner.errors import DataError, SchemaMismatchError, UsageError
+from runner.olist import BY_FILE_NAME, SOURCE_FILES, SourceFile
+
+CHUNK_BYTES = 1 << 20
+BOM = b"\xef\xbb\xbf"
+COPY_CONTEXT = re.compile(r"line (?P<record>\d+)(?:, column (?P<column>[^:]+))?")
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What happened to one file: loaded (with its row count) or skipped as already loaded."""
+
+    file_name: str
+    entity: str
+    loaded: bool
+    row_count: int
+    batch_id: uuid.UUID
+
+
+@dataclass
+class LoadReport:
+    """One ``runner load``: its batch, each known file's result, and the files it left alone."""
+
+    batch_id: uuid.UUID
+    files: list[FileResult] = field(default_factory=list)
+    unknown_files: list[str] = field(default_factory=list)
+    absent_files: list[str] = field(default_factory=list)
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(result.row_count for result in self.files if result.loaded)
+
+
+def raw_table_ddl(source: SourceFile) -> sql.Composed:
+    """``raw.<entity>``: the file's columns as text, plus the batch, file, load time and load order of each row.
+
+    The batch and file come from transaction-local settings that the loader sets before COPY, so a row can not
+    reach ``raw`` without saying where it came from, and COPY needs no second pass to tag rows.
+    """
+    data_columns = sql.SQL(",\n    ").join(
+        sql.SQL("{} text").format(sql.Identifier(column)) for column in source.columns
+    )
+    return sql.SQL(
+        """create table if not exists raw.{table} (
+    {data_columns},
+    _batch_id uuid not null default cast(current_setting('olist_dw.batch_id') as uuid),
+    _source_file text not null default current_setting('olist_dw.source_file'),
+    _loaded_at timestamptz not null default now(),
+    _raw_id bigint generated always as identity
+)"""
+    ).format(table=sql.Identifier(source.entity), data_columns=data_columns)
+
+
+def ensure_raw_tables(connection: psycopg.Connection) -> None:
+    """Create the raw tables that do not exist yet (dbt's sources point at them even before the first load)."""
+    with connection.transaction():
+        connection.execute("create schema if not exists raw")
+        for source in SOURCE_FILES:
+            connection.execute(raw_table_ddl(source))
+
+
+def read_header(path: Path) -> list[str]:
+    """The file's header fields, without a byte-order mark or line ending."""
+    with path.open("rb") as stream:
+        first_line = stream.readline()
+    if not first_line.strip():
+        raise SchemaMismatchError(f"{path.name}: the file is empty; expected a header line")
+    try:
+        text = first_line.removeprefix(BOM).decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError as error:
+        raise DataError(f"{path.name}, line 1: the header is not UTF-8 ({error.reason})") from error
+    return next(csv.reader([text]))
+
+
+def check_header(path: Path, source: SourceFile) -> None:
+    """Stop the file, naming what differs, when its header is not exactly the expected one."""
+    header = read_header(path)
+    if tuple(header) == source.columns:
+        return
+    missing = [column for column in source.columns if column not in header]
+    unexpected = [column for column in header if column not in source.columns]
+    details = []
+    if missing:
+        details.append(f"missing columns: {', '.join(missing)}")
+    if unexpected:
+        details.append(f"unexpected columns: {', '.join(unexpected)}")
+    if not details:
+        details.append(f"columns out of order: expected {', '.join(source.columns)}; got {', '.join(header)}")
+    raise SchemaMismatchError(f"{path.name}: header does not match the Olist layout; {'; '.join(details)}")
+
+
+def content_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def physical_line(path: Path, record_number: int) -> int:
+    """The line a person sees for COPY's record number (1 = header): records may span lines in quoted fields."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as stream:
+            reader = csv.reader(stream)
+            end_of_previous = 0
+            for index, _ in enumerate(reader, start=1):
+                if index == record_number:
+                    return end_of_previous + 1
+                end_of_previous = reader.line_num
+    except (UnicodeDecodeError, csv.Error):
+        pass
+    return record_number
+
+
+def describe_copy_error(path: Path, error: psycopg.Error) -> str:
+    """One line naming file, line and column of a row COPY refused."""
+    reason = error.diag.message_primary or str(error).splitlines()[0]
+    match = COPY_CONTEXT.search(error.diag.context or "")
+    if not match:
+        return f"{path.name}: {reason}"
+    location = f"line {physical_line(path, int(match['record']))}"
+    if match["column"]:
+        location += f", column {match['column']}"
+    return f"{path.name}, {location}: {reason}"
+
+
+def copy_file(connection: psycopg.Connection, path: Path, source: SourceFile, batch_id: uuid.UUID) -> int:
+    """COPY one file into its raw table inside the caller's transaction; return the number of rows."""
+    connection.execute(
+        "select set_config('olist_dw.batch_id', %s, true), set_config('olist_dw.source_file', %s, true)",
+        (str(batch_id), path.name),
+    )
+    statement = sql.SQL("copy raw.{table} ({columns}) from stdin with (format csv, header true, encoding 'UTF8')")
+    statement = statement.format(
+        table=sql.Identifier(source.entity),
+        columns=sql.SQL(", ").join(sql.Identifier(column) for column in source.columns),
+    )
+    with connection.cursor() as cursor:
+        with cursor.copy(statement) as copy, path.open("rb") as stream:
+            while chunk := stream.read(CHUNK_BYTES):
+                copy.write(chunk)
+        return cursor.rowcount
+
+
+def load_file(connection: psycopg.Connection, path: Path, batch_id: uuid.UUID) -> FileResult:
+    """Load one known file in one transaction: all of its rows, or none and a clear error."""
+    source = BY_FILE_NAME[path.name]
+    check_header(path, source)
+    digest = content_sha256(path)
+    try:
+        with connection.transaction():
+            # Two loaders given the same bytes at once: the second waits here, then sees them loaded.
+            connection.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"olist_dw.load.{digest}",))
+            earlier_batch = ledger.loaded_file_batch(connection, digest)
+            if earlier_batch is not None:
+                return FileResult(path.name, source.entity, False, 0, earlier_batch)
+            row_count = copy_file(connection, path, source, batch_id)
+            ledger.record_file(
+                connection,
+                batch_id=batch_id,
+                file_name=path.name,
+                entity=source.entity,
+                content_sha256=digest,
+                byte_count=path.stat().st_size,
+                row_count=row_count,
+            )
+    except (psycopg.errors.DataError, psycopg.errors.BadCopyFileFormat) as error:
+        raise DataError(describe_copy_error(path, error) + "; nothing of this file was loaded") from error
+    return FileResult(path.name, source.entity, True, row_count, batch_id)
+
+
+def load_directory(
+    connection: psycopg.Connection,
+    source_dir: Path,
+    on_file: Callable[[FileResult], None] | None = None,
+) -> LoadReport:
+    """Load every known Olist file of a folder as one batch; unknown files are reported and left alone.
+
+    Files commit one by one. When one fails, the files before it stay loaded (and are skipped as already
+    loaded when the folder is loaded again), the batch is marked failed, and the error names the file.
+    """
+    if not source_dir.is_dir():
+        raise UsageError(f"source folder not found: {source_dir}")
+    present = {path.name: path for path in sorted(source_dir.iterdir()) if path.is_file()}
+    report = LoadReport(batch_id=ledger.start_batch(connection, str(source_dir.resolve())))
+    report.unknown_files = [name for name in present if name not in BY_FILE_NAME]
+    report.absent_files = [source.file_name for source in SOURCE_FILES if source.file_name not in present]
+    try:
+        for source in SOURCE_FILES:
+            if source.file_name in present:
+                result = load_file(connection, present[source.file_name], report.batch_id)
+                report.files.append(result)
+                if on_file:
+                    on_file(result)
+    except Exception as error:
+        ledger.finish_batch(connection, report.batch_id, error=str(error))
+        raise
+    ledger.finish_batch(connection, report.batch_id)
+    return report

@@ -1,0 +1,63 @@
+"""Where things are: the dbt project, the runner's state folder, the package store, the database setting.
+
+Read once per command from flags and environment, then passed down, so that tests can point a whole run at a
+temporary folder and a throwaway database without touching the developer's own state.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_HOME = PROJECT_DIR / ".runner"
+DEFAULT_PACKAGE_STORE = Path("~/.cache/olist-dw/dbt-packages").expanduser()
+PIPELINE = "olist"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The paths and connection setting one runner command works with."""
+
+    project_dir: Path
+    home: Path
+    dsn: str | None
+    package_store: Path
+
+    @classmethod
+    def from_environment(cls, dsn: str | None = None, home: Path | None = None) -> Settings:
+        """Flags win over ``OLIST_DW_*`` variables, which win over the project-local defaults."""
+        home_setting = home or os.environ.get("OLIST_DW_HOME")
+        return cls(
+            project_dir=PROJECT_DIR,
+            home=Path(home_setting).expanduser().resolve() if home_setting else DEFAULT_HOME,
+            dsn=dsn or os.environ.get("OLIST_DW_DSN") or None,
+            package_store=Path(os.environ.get("OLIST_DW_PACKAGE_STORE") or DEFAULT_PACKAGE_STORE).expanduser(),
+        )
+
+    @property
+    def pgdata(self) -> Path:
+        return self.home / "pgdata"
+
+    @property
+    def profiles_dir(self) -> Path:
+        """The project's own folder for the default home, so a plain ``dbt build`` there finds the profile."""
+        return self.project_dir if self.home == DEFAULT_HOME else self.home
+
+    @property
+    def target_dir(self) -> Path:
+        """dbt's artefacts; beside the project for the default home, else inside the home (tests, CI)."""
+        return self.project_dir / "target" if self.home == DEFAULT_HOME else self.home / "target"
+
+    @property
+    def lineage_file(self) -> Path:
+        return self.home / "lineage" / "openlineage.jsonl"
+
+    @property
+    def dbt_log_dir(self) -> Path:
+        return self.home / "dbt-logs"
+
+    @property
+    def edr_packages_dir(self) -> Path:
+        return self.home / "edr-packages"

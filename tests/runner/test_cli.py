@@ -1,0 +1,97 @@
+"""The command line as a user meets it, in real child processes: help, clear errors and exit codes, the demo."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from runner.errors import EXIT_ENVIRONMENT, EXIT_OK, EXIT_SCHEMA_MISMATCH, EXIT_USAGE
+from runner.olist import BY_ENTITY
+
+UNREACHABLE = "postgresql://postgres@127.0.0.1:1/olist_dw"
+
+
+def assert_one_clear_line(completed, exit_code: int, expected: str) -> None:
+    assert completed.returncode == exit_code, completed.stderr
+    assert "Traceback" not in completed.stderr
+    errors = [line for line in completed.stderr.splitlines() if line.startswith("error:") or line.startswith("Error:")]
+    assert len(errors) == 1, completed.stderr
+    assert re.search(expected, errors[0]), errors[0]
+
+
+def test_help_lists_the_commands(run_cli):
+    completed = run_cli("--help")
+
+    assert completed.returncode == EXIT_OK
+    for command in ("demo", "generate", "load", "run", "deps", "db"):
+        assert re.search(rf"^\s+{command}\s", completed.stdout, re.MULTILINE), command
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        (["run", "--window", "2017-01-01"], "must be START..END"),
+        (["run", "--window", "2017-01-01..2017-13-01"], "not a real date"),
+        (["run", "--window", "2017-02-01..2017-01-01"], "must end after it starts"),
+        (["load", "--source", "/nonexistent/olist"], "source folder not found: /nonexistent/olist"),
+        (["generate", "--out", "x", "--orders", "0"], "Invalid value for '--orders'"),
+    ],
+)
+def test_bad_arguments_get_one_line_and_the_usage_code(run_cli, arguments, expected):
+    assert_one_clear_line(run_cli("--dsn", UNREACHABLE, *arguments), EXIT_USAGE, expected)
+
+
+def test_unreachable_database_gets_one_line(run_cli, tmp_path):
+    (tmp_path / "in").mkdir()
+
+    completed = run_cli("--dsn", UNREACHABLE, "load", "--source", str(tmp_path / "in"))
+
+    assert_one_clear_line(completed, EXIT_ENVIRONMENT, r"cannot connect to the database \(.*port=1")
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"", "olist_orders_dataset.csv: the file is empty"),
+        (b"order_id,customer\n", "olist_orders_dataset.csv: header does not match.*missing columns: customer_id"),
+    ],
+)
+def test_bad_files_get_one_line_and_the_schema_code(run_cli, dsn, tmp_path, content, expected):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / BY_ENTITY["orders"].file_name).write_bytes(content)
+
+    completed = run_cli("--dsn", dsn, "load", "--source", str(tmp_path / "in"))
+
+    assert_one_clear_line(completed, EXIT_SCHEMA_MISMATCH, expected)
+
+
+def test_demo_on_the_embedded_database_twice_gives_the_same_counts(run_cli, tmp_path):
+    first = run_cli("demo")
+    second = run_cli("demo")
+    run_cli("db", "stop")
+
+    assert first.returncode == EXIT_OK, first.stderr[-3000:]
+    assert second.returncode == EXIT_OK, second.stderr[-3000:]
+    counts = [re.findall(r"│ (\S+)\s+│ ([\d,]+)", run.stdout) for run in (first, second)]
+    assert counts[0] == counts[1]
+    assert dict(counts[0]) == {
+        "raw.orders": "3,000",
+        "staging.stg_olist__orders": "3,000",
+        "core.fact_orders": "3,000",
+        "mart.mart_daily_orders": "90",
+    }
+    assert "skipped   olist_orders_dataset.csv" in second.stdout
+    assert "OpenLineage events:" in first.stdout
+    events = [json.loads(line) for line in (tmp_path / "home" / "lineage" / "openlineage.jsonl").open()]
+    lineage = {
+        (event["job"]["name"], tuple(i["name"] for i in event["inputs"]), tuple(o["name"] for o in event["outputs"]))
+        for event in events
+        if event["eventType"] == "COMPLETE"
+    }
+    assert (
+        "olist_dw.core.olist_dw.fact_orders.build.run",
+        ("olist_dw.staging.stg_olist__orders",),
+        ("olist_dw.core.fact_orders",),
+    ) in lineage

@@ -1,0 +1,156 @@
+"""The COPY loader against a real PostgreSQL: what loads, what is refused, and that a refusal loads nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runner import load
+from runner.errors import DataError, SchemaMismatchError, UsageError
+from runner.olist import BY_ENTITY
+
+ORDERS = BY_ENTITY["orders"]
+HEADER = ",".join(ORDERS.columns)
+ROW_1 = "e481f51cbdc54678b7cc49136f2d6af7,9ef432eb6251297304e76186b10a928d,delivered," + (
+    "2017-01-02 10:56:33,2017-01-02 11:07:15,2017-01-04 19:55:00,2017-01-10 21:25:13,2017-01-18 00:00:00"
+)
+ROW_2 = '"53cdb2fc8bc7dce0b6741e2150273451",b0830fb4747a6c6d20dea0b8c802d7ef,shipped,' + (
+    "2017-01-24 20:41:37,2017-01-26 03:24:27,2017-01-26 14:31:00,,2017-02-13 00:00:00"
+)
+
+
+def write_orders(folder: Path, body: bytes) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / ORDERS.file_name
+    path.write_bytes(body)
+    return path
+
+
+def raw_order_ids(connection) -> list[str]:
+    return [row[0] for row in connection.execute("select order_id from raw.orders order by _raw_id")]
+
+
+def test_loads_rows_tagged_with_batch_file_and_time(connection, tmp_path):
+    write_orders(tmp_path / "in", f"{HEADER}\n{ROW_1}\n{ROW_2}\n".encode())
+
+    report = load.load_directory(connection, tmp_path / "in")
+
+    assert [(result.file_name, result.loaded, result.row_count) for result in report.files] == [
+        (ORDERS.file_name, True, 2)
+    ]
+    rows = connection.execute(
+        "select order_id, order_delivered_customer_date, _batch_id, _source_file, _loaded_at is not null"
+        " from raw.orders order by _raw_id"
+    ).fetchall()
+    assert rows == [
+        ("e481f51cbdc54678b7cc49136f2d6af7", "2017-01-10 21:25:13", report.batch_id, ORDERS.file_name, True),
+        ("53cdb2fc8bc7dce0b6741e2150273451", None, report.batch_id, ORDERS.file_name, True),
+    ]
+    status = connection.execute("select status from metadata.load_batches where batch_id = %s", (report.batch_id,))
+    assert status.fetchone() == ("succeeded",)
+
+
+def test_takes_the_forms_real_exports_have(connection, tmp_path):
+    """Byte-order mark, CRLF endings, no final newline, a quoted field spanning lines: all load as they are."""
+    multi_line = ROW_1.replace("delivered", '"deli\r\nvered"')
+    body = "\ufeff" + "\r\n".join([HEADER, multi_line, ROW_2])
+    write_orders(tmp_path / "in", body.encode())
+
+    load.load_directory(connection, tmp_path / "in")
+
+    statuses = [row[0] for row in connection.execute("select order_status from raw.orders order by _raw_id")]
+    assert statuses == ["deli\r\nvered", "shipped"]
+
+
+def test_same_content_is_loaded_once(connection, tmp_path):
+    write_orders(tmp_path / "in", f"{HEADER}\n{ROW_1}\n".encode())
+    first = load.load_directory(connection, tmp_path / "in")
+
+    second = load.load_directory(connection, tmp_path / "in")
+
+    assert second.files[0].loaded is False
+    assert second.files[0].batch_id == first.batch_id
+    assert raw_order_ids(connection) == ["e481f51cbdc54678b7cc49136f2d6af7"]
+
+
+def test_changed_content_is_a_new_batch(connection, tmp_path):
+    write_orders(tmp_path / "in", f"{HEADER}\n{ROW_1}\n".encode())
+    first = load.load_directory(connection, tmp_path / "in")
+    write_orders(tmp_path / "in", f"{HEADER}\n{ROW_1}\n{ROW_2}\n".encode())
+
+    second = load.load_directory(connection, tmp_path / "in")
+
+    assert second.files[0].loaded and second.batch_id != first.batch_id
+    batches = connection.execute("select _batch_id, count(*) from raw.orders group by 1 order by 2").fetchall()
+    assert batches == [(first.batch_id, 1), (second.batch_id, 2)]
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (HEADER.replace("order_status", "status"), "missing columns: order_status; unexpected columns: status"),
+        (HEADER + ",extra", "unexpected columns: extra"),
+        (HEADER.replace(",order_approved_at", ""), "missing columns: order_approved_at"),
+        (
+            HEADER.replace("customer_id,order_status", "order_status,customer_id"),
+            "columns out of order",
+        ),
+    ],
+)
+def test_wrong_header_stops_the_file_and_names_the_columns(connection, tmp_path, header, expected):
+    write_orders(tmp_path / "in", f"{header}\n{ROW_1}\n".encode())
+
+    with pytest.raises(SchemaMismatchError, match=expected) as raised:
+        load.load_directory(connection, tmp_path / "in")
+
+    assert ORDERS.file_name in str(raised.value)
+    assert raw_order_ids(connection) == []
+
+
+def test_empty_file_is_refused(connection, tmp_path):
+    write_orders(tmp_path / "in", b"")
+
+    with pytest.raises(SchemaMismatchError, match=f"{ORDERS.file_name}: the file is empty"):
+        load.load_directory(connection, tmp_path / "in")
+
+
+def test_bad_row_names_file_line_and_column_and_loads_nothing(connection, tmp_path):
+    # Line 2 is good, the record on lines 3-4 spans two lines, line 5 has one field too many.
+    spanning = ROW_2.replace("shipped", '"ship\nped"')
+    write_orders(tmp_path / "in", f"{HEADER}\n{ROW_1}\n{spanning}\n{ROW_1},surplus\n".encode())
+
+    with pytest.raises(DataError) as raised:
+        load.load_directory(connection, tmp_path / "in")
+
+    message = str(raised.value)
+    assert message.startswith(f"{ORDERS.file_name}, line 5")
+    assert "extra data after last expected column" in message
+    assert "nothing of this file was loaded" in message
+    assert raw_order_ids(connection) == []
+    failed = connection.execute("select status, error_message from metadata.load_batches").fetchone()
+    assert failed[0] == "failed" and "line 5" in failed[1]
+
+
+def test_invalid_utf8_names_the_line(connection, tmp_path):
+    write_orders(
+        tmp_path / "in", f"{HEADER}\n{ROW_1}\n".encode() + ROW_2.replace("shipped", "ship\xffped").encode("latin-1")
+    )
+
+    with pytest.raises(DataError, match=rf"{ORDERS.file_name}, line 3.*UTF8"):
+        load.load_directory(connection, tmp_path / "in")
+
+
+def test_unknown_files_are_reported_and_left_alone(connection, tmp_path):
+    write_orders(tmp_path / "in", f"{HEADER}\n{ROW_1}\n".encode())
+    (tmp_path / "in" / "notes.txt").write_text("not olist")
+
+    report = load.load_directory(connection, tmp_path / "in")
+
+    assert report.unknown_files == ["notes.txt"]
+    assert "olist_customers_dataset.csv" in report.absent_files
+
+
+def test_missing_folder_is_a_usage_error(connection, tmp_path):
+    with pytest.raises(UsageError, match="source folder not found"):
+        load.load_directory(connection, tmp_path / "nowhere")

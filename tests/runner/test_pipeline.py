@@ -1,0 +1,205 @@
+"""Windows end to end through real dbt on a real PostgreSQL: idempotence, corrections, atomicity, dbt by hand."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from runner import dbt, load, pipeline
+from runner.errors import PipelineFailure, UsageError
+from runner.olist import BY_ENTITY
+
+ORDERS = BY_ENTITY["orders"]
+JANUARY = pipeline.Window(datetime(2017, 1, 1), datetime(2017, 2, 1))
+FEBRUARY = pipeline.Window(datetime(2017, 2, 1), datetime(2017, 3, 1))
+BUSINESS_COLUMNS = (
+    "order_id, customer_id, order_status, delivery_days, is_delivered, is_late, purchase_date,"
+    " estimated_delivery_date, purchased_at, approved_at, delivered_to_carrier_at, delivered_to_customer_at"
+)
+
+
+def order(order_id: str, purchased: str, status: str = "delivered", delivered: str = "") -> dict[str, str]:
+    return {
+        "order_id": order_id.ljust(32, "0"),
+        "customer_id": ("c" + order_id).ljust(32, "0"),
+        "order_status": status,
+        "order_purchase_timestamp": purchased,
+        "order_approved_at": purchased,
+        "order_delivered_carrier_date": "",
+        "order_delivered_customer_date": delivered,
+        "order_estimated_delivery_date": "2017-03-15 00:00:00",
+    }
+
+
+def load_orders(connection: psycopg.Connection, folder: Path, rows: list[dict[str, str]]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / ORDERS.file_name).open("w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=ORDERS.columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    load.load_directory(connection, folder)
+
+
+def table_state(connection: psycopg.Connection, table: str) -> list[tuple]:
+    """Every row as text with its physical version (xmin): equal states mean no row was even rewritten."""
+    return connection.execute(f"select t.xmin::text, t::text from {table} as t order by 2").fetchall()
+
+
+def rows_of(connection: psycopg.Connection, table: str, columns: str) -> list[tuple]:
+    return connection.execute(f"select {columns} from {table} order by 1").fetchall()
+
+
+FIRST_LOAD = [
+    order("a1", "2017-01-05 10:00:00", delivered="2017-01-20 10:00:00"),
+    order("b2", "2017-01-20 09:30:00", status="shipped"),
+    order("c3", "2017-02-03 12:00:00", delivered="2017-03-20 12:00:00"),
+]
+
+
+def test_parse_window_accepts_dates_and_times():
+    assert pipeline.parse_window("2017-01-01..2017-02-01") == JANUARY
+    assert pipeline.parse_window("2017-01-01T06:00..2017-01-01 18:30:00").end == datetime(2017, 1, 1, 18, 30)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("2017-01-01", "must be START..END"),
+        ("2017-01-01..", "must be START..END"),
+        ("yesterday..today", "window start must look like"),
+        ("2017-02-30..2017-03-01", "not a real date"),
+        ("2017-02-01..2017-01-01", "must end after it starts"),
+        ("2017-02-01..2017-02-01", "must end after it starts"),
+    ],
+)
+def test_parse_window_refuses_malformed_windows(text, message):
+    with pytest.raises(UsageError, match=message):
+        pipeline.parse_window(text)
+
+
+def test_month_windows_cover_the_days_by_calendar_month():
+    windows = pipeline.month_windows(datetime(2017, 1, 15).date(), datetime(2017, 3, 1).date())
+    assert [(window.start.month, window.end.month) for window in windows] == [(1, 2), (2, 3), (3, 4)]
+
+
+def test_rerunning_windows_changes_nothing_and_a_correction_changes_just_what_changed(settings, connection, tmp_path):
+    load_orders(connection, tmp_path / "batch1", FIRST_LOAD)
+    pipeline.run_window(settings, settings.dsn, JANUARY)
+    pipeline.run_window(settings, settings.dsn, FEBRUARY)
+    before = {table: table_state(connection, table) for table in ("core.fact_orders", "mart.mart_daily_orders")}
+
+    pipeline.run_window(settings, settings.dsn, JANUARY)
+
+    assert {table: table_state(connection, table) for table in before} == before
+    audit = "order_id, version, created_at, updated_at"
+    audit_before = {row[0]: row for row in rows_of(connection, "core.fact_orders", audit)}
+
+    # A corrected export: a1 is now canceled, and b2's rows are withdrawn from raw (as a batch rollback does).
+    connection.execute("delete from raw.orders where order_id like 'b2%'")
+    load_orders(connection, tmp_path / "batch2", [order("a1", "2017-01-05 10:00:00", status="canceled")])
+    pipeline.run_window(settings, settings.dsn, JANUARY)
+
+    audit_after = {row[0]: row for row in rows_of(connection, "core.fact_orders", audit)}
+    a1, c3 = "a1".ljust(32, "0"), "c3".ljust(32, "0")
+    assert set(audit_after) == {a1, c3}
+    assert audit_after[a1][1] == 2
+    assert audit_after[a1][2] == audit_before[a1][2]
+    assert audit_after[a1][3] > audit_before[a1][3]
+    assert audit_after[c3] == audit_before[c3]
+    assert connection.execute("select order_status from core.fact_orders where order_id = %s", (a1,)).fetchone() == (
+        "canceled",
+    )
+    marts = rows_of(connection, "mart.mart_daily_orders", "purchase_date, order_count, canceled_order_count")
+    assert [(str(day), count, canceled) for day, count, canceled in marts] == [
+        ("2017-01-05", 1, 1),
+        ("2017-02-03", 1, 0),
+    ]
+
+
+def test_dbt_build_by_hand_gives_the_same_tables_as_the_runner(settings, connection, tmp_path, server_dsn):
+    load_orders(connection, tmp_path / "batch1", FIRST_LOAD)
+    for window in (JANUARY, FEBRUARY):
+        pipeline.run_window(settings, settings.dsn, window)
+
+    # The same raw data in a second database, built by a person with plain `dbt build` and no runner.
+    by_hand_dsn = psycopg.conninfo.make_conninfo(settings.dsn, dbname=connection.info.dbname + "_by_hand")
+    with psycopg.connect(server_dsn, autocommit=True) as admin:
+        admin.execute(f'create database "{connection.info.dbname}_by_hand"')
+    try:
+        by_hand = settings.__class__(settings.project_dir, tmp_path / "by-hand", by_hand_dsn, settings.package_store)
+        pipeline.bootstrap(by_hand)
+        with psycopg.connect(by_hand_dsn, autocommit=True) as other:
+            load_orders(other, tmp_path / "batch1", FIRST_LOAD)
+            variables = '{"watermark_start": "2017-01-01", "watermark_end": "2017-03-01"}'
+            completed = subprocess.run(
+                [
+                    str(Path(sys.executable).with_name("dbt")),
+                    "build",
+                    "--vars",
+                    variables,
+                    "--profiles-dir",
+                    str(by_hand.profiles_dir),
+                    "--target-path",
+                    str(tmp_path / "by-hand-target"),
+                ],
+                cwd=settings.project_dir,
+                env={**os.environ, "DBT_LOG_PATH": str(tmp_path / "by-hand-logs")},
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            assert completed.returncode == 0, completed.stdout[-3000:]
+            for table, columns in (("core.fact_orders", BUSINESS_COLUMNS), ("mart.mart_daily_orders", "*")):
+                assert rows_of(other, table, columns) == rows_of(connection, table, columns)
+    finally:
+        with psycopg.connect(server_dsn, autocommit=True) as admin:
+            admin.execute(f'drop database if exists "{connection.info.dbname}_by_hand" with (force)')
+
+
+def test_a_failure_inside_the_window_replace_leaves_the_previous_window(settings, connection, tmp_path):
+    load_orders(connection, tmp_path / "batch1", FIRST_LOAD)
+    pipeline.run_window(settings, settings.dsn, JANUARY)
+    staged_before = table_state(connection, "staging.stg_olist__orders")
+    core_before = table_state(connection, "core.fact_orders")
+    # A real failure between the DELETE and the INSERT of replace_window: the INSERT is refused.
+    connection.execute(
+        """
+        create function staging.refuse_insert() returns trigger language plpgsql as
+        $$ begin raise exception 'injected failure during the window insert'; end $$;
+        create trigger refuse_insert before insert on staging.stg_olist__orders
+        for each statement execute function staging.refuse_insert();
+        """
+    )
+    load_orders(connection, tmp_path / "batch2", [order("a1", "2017-01-05 10:00:00", status="canceled")])
+
+    with pytest.raises(PipelineFailure, match="injected failure during the window insert"):
+        pipeline.run_window(settings, settings.dsn, JANUARY)
+
+    assert table_state(connection, "staging.stg_olist__orders") == staged_before
+    assert table_state(connection, "core.fact_orders") == core_before
+    statuses = [row[0] for row in connection.execute("select status from metadata.window_runs order by started_at")]
+    assert statuses == ["succeeded", "failed"]
+
+
+def test_duplicate_keys_are_refused_before_merging_naming_the_key(settings, connection):
+    pipeline.bootstrap(settings)
+    dbt.ensure_packages(settings)
+    connection.execute(
+        "create table public.incoming as select * from (values ('k1', 1), ('k1', 2), ('k2', 3), ('k3', 4), ('k3', 5))"
+        " as rows (order_id, amount)"
+    )
+
+    with pytest.raises(PipelineFailure, match=r"duplicate order_id in public.incoming: k1 \(2 rows\), k3 \(2 rows\)"):
+        dbt.run_dbt(
+            settings,
+            ["run-operation", "assert_unique_key", "--args", "{relation: public.incoming, unique_key: order_id}"],
+            dsn=settings.dsn,
+            lineage=False,
+        )
