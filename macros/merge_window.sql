@@ -4,20 +4,22 @@
         - a changed row is updated, keeps created_at, takes the run's updated_at and bumps version by one;
         - an unchanged row is left as it is (no new updated_at, no version bump), so re-runs are no-ops;
         - a new row is inserted with version 1.
+        With window_column none the window is the whole table (reference data, merged whole each run).
         PostgreSQL 15 has no MERGE ... WHEN NOT MATCHED BY SOURCE (that came in 17), hence the DELETE. -#}
+    {%- set keys = [unique_key] if unique_key is string else unique_key -%}
     {%- set created_at, updated_at, version = audit_columns -%}
-    {%- set compared = columns | reject('in', [unique_key, created_at, updated_at, version]) | list -%}
+    {%- set compared = columns | reject('in', keys + [created_at, updated_at, version]) | list -%}
     delete from {{ target_relation }} as target
-    where {{ in_watermark_window('target.' ~ window_column) }}
+    where {{ in_watermark_window('target.' ~ window_column) if window_column else 'true' }}
         and not exists (
             select 1
             from {{ source_relation }} as source
-            where source.{{ unique_key }} = target.{{ unique_key }}
+            where {% for key in keys %}source.{{ key }} = target.{{ key }}{{ ' and ' if not loop.last }}{% endfor %}
         );
 
     merge into {{ target_relation }} as target
     using {{ source_relation }} as source
-        on target.{{ unique_key }} = source.{{ unique_key }}
+        on {% for key in keys %}target.{{ key }} = source.{{ key }}{{ ' and ' if not loop.last }}{% endfor %}
     when matched and (
         {%- for column in compared %} target.{{ column }}{{ ',' if not loop.last }}{% endfor %}
     ) is distinct from (
@@ -30,22 +32,4 @@
         {{ version }} = target.{{ version }} + 1
     when not matched then insert ({{ columns | join(', ') }})
     values ({% for column in columns %}source.{{ column }}{{ ', ' if not loop.last }}{% endfor %});
-{%- endmacro %}
-
-
-{% macro get_incremental_merge_window_sql(arg_dict) -%}
-    {#- dbt calls this for models configured with incremental_strategy='merge_window'. -#}
-    {%- set unique_key = arg_dict['unique_key'] -%}
-    {%- if unique_key is not string -%}
-        {{ exceptions.raise_compiler_error("merge_window needs a single-column unique_key, got " ~ unique_key) }}
-    {%- endif -%}
-    {%- do assert_unique_key(arg_dict['temp_relation'], unique_key, label='the incoming window of ' ~ model.name) -%}
-    {{ return(merge_window(
-        target_relation=arg_dict['target_relation'],
-        source_relation=arg_dict['temp_relation'],
-        unique_key=unique_key,
-        window_column=config.require('window_column'),
-        columns=arg_dict['dest_columns'] | map(attribute='name') | list,
-        audit_columns=config.get('audit_columns', ['created_at', 'updated_at', 'version']),
-    )) }}
 {%- endmacro %}

@@ -9,14 +9,3 @@
     select {{ column_list }}
     from {{ source_relation }};
 {%- endmacro %}
-
-
-{% macro get_incremental_replace_window_sql(arg_dict) -%}
-    {#- dbt calls this for models configured with incremental_strategy='replace_window'. -#}
-    {{ return(replace_window(
-        target_relation=arg_dict['target_relation'],
-        source_relation=arg_dict['temp_relation'],
-        window_column=config.require('window_column'),
-        columns=arg_dict['dest_columns'] | map(attribute='quoted') | list,
-    )) }}
-{%- endmacro %}

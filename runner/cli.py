@@ -7,6 +7,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import click
+import psycopg
+from psycopg import sql
 from rich.console import Console
 from rich.table import Table
 
@@ -21,7 +23,7 @@ DEMO_ORDERS = 3000
 DEMO_START = date(2017, 1, 1)
 DEMO_DAYS = 90
 DEMO_SEED = 42
-LAYER_TABLES = ("raw.orders", "staging.stg_olist__orders", "core.fact_orders", "mart.mart_daily_orders")
+LAYER_SCHEMAS = ("raw", "staging", "core", "snapshots", "mart")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -125,13 +127,28 @@ def demo_command(settings: Settings, orders: int, seed: int) -> None:
     last_day = DEMO_START + timedelta(days=DEMO_DAYS - 1)
     for window in pipeline.month_windows(DEMO_START, last_day):
         _run(settings, dsn, window)
-    table = Table("layer", "rows", title="What each layer holds")
+    table = Table("table", "rows", title="What each layer holds")
     with database.connect(dsn) as connection:
-        for name in LAYER_TABLES:
-            count = connection.execute(f"select count(*) from {name}").fetchone()[0]
+        for name, count in layer_row_counts(connection):
             table.add_row(name, f"{count:,}")
     console.print(table)
     console.print(f"OpenLineage events: {settings.lineage_file}")
+
+
+def layer_row_counts(connection: psycopg.Connection) -> list[tuple[str, int]]:
+    """Rows in every table and materialized view of the warehouse's layers, layer by layer."""
+    relations = connection.execute(
+        "select namespace.nspname, class.relname from pg_class as class"
+        " join pg_namespace as namespace on namespace.oid = class.relnamespace"
+        " where class.relkind in ('r', 'm') and namespace.nspname = any(%s)"
+        " order by array_position(%s, namespace.nspname::text), class.relname",
+        (list(LAYER_SCHEMAS), list(LAYER_SCHEMAS)),
+    ).fetchall()
+    counts = []
+    for schema, name in relations:
+        query = sql.SQL("select count(*) from {}.{}").format(sql.Identifier(schema), sql.Identifier(name))
+        counts.append((f"{schema}.{name}", connection.execute(query).fetchone()[0]))
+    return counts
 
 
 @cli.group("db")

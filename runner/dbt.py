@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -29,6 +30,7 @@ INSTALLED_MARKER = ".olist-dw-installed"
 # The Elementary CLI runs its own dbt project; these are the packages that project's packages.yml asks for.
 EDR_PACKAGES = (("dbt-labs", "dbt_utils", "0.8.6"), ("elementary-data", "elementary", "0.25.1"))
 OUTPUT_TAIL_LINES = 40
+LINEAGE_NOISE = re.compile(r"^\[\d{4}-\d{2}-\d{2} [\d:,]+\] \[\w+\] \[openlineage")
 
 
 @dataclass(frozen=True)
@@ -210,9 +212,26 @@ def run_dbt(
     )
     output = completed.stdout + completed.stderr
     if completed.returncode != 0:
-        tail = "\n".join(line for line in output.splitlines()[-OUTPUT_TAIL_LINES:] if line.strip())
-        raise PipelineFailure(f"`dbt {' '.join(arguments)}` failed (exit {completed.returncode}):\n{tail}")
+        raise PipelineFailure(
+            f"`dbt {' '.join(arguments)}` failed (exit {completed.returncode}):\n{failure_summary(output)}"
+        )
     return DbtResult(invocation_id=_invocation_id(settings), output=output)
+
+
+def failure_summary(output: str) -> str:
+    """dbt's own account of what failed: its closing "Completed with N errors" section, else the last lines.
+
+    The OpenLineage wrapper's log lines and progress bars are left out: they say nothing about the failure.
+    """
+    lines = [
+        line
+        for line in output.splitlines()
+        if line.strip() and not LINEAGE_NOISE.match(line) and "Emitting OpenLineage events" not in line
+    ]
+    for index, line in enumerate(lines):
+        if "Completed with" in line or "Encountered an error" in line:
+            return "\n".join(lines[index:])
+    return "\n".join(lines[-OUTPUT_TAIL_LINES:])
 
 
 def _invocation_id(settings: Settings) -> str | None:

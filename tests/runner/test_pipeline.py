@@ -196,7 +196,7 @@ def test_duplicate_keys_are_refused_before_merging_naming_the_key(settings, conn
         " as rows (order_id, amount)"
     )
 
-    with pytest.raises(PipelineFailure, match=r"duplicate order_id in public.incoming: k1 \(2 rows\), k3 \(2 rows\)"):
+    with pytest.raises(PipelineFailure, match=r"duplicate order_id in public.incoming: \(k1\) 2 rows; \(k3\) 2 rows"):
         dbt.run_dbt(
             settings,
             ["run-operation", "assert_unique_key", "--args", "{relation: public.incoming, unique_key: order_id}"],
