@@ -2,28 +2,31 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import sys
 from datetime import date, timedelta
 from pathlib import Path
 
 import click
-import psycopg
-from psycopg import sql
+from prometheus_client import CollectorRegistry, start_http_server
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
-from runner import database, dbt, generate, load, pipeline
+from runner import database, dbt, generate, ledger, load, metrics, pipeline, status
 from runner.errors import EXIT_UNEXPECTED, EXIT_USAGE, RunnerError, UsageError
 from runner.observability import configure_logging, stage
-from runner.settings import Settings
+from runner.settings import PIPELINE, Settings
 
 console = Console(soft_wrap=True)
+# What main() needs after a command, to export metrics: the settings and the DSN the command used, if any.
+_session: dict[str, object] = {}
 
 DEMO_ORDERS = 3000
 DEMO_START = date(2017, 1, 1)
 DEMO_DAYS = 90
 DEMO_SEED = 42
-LAYER_SCHEMAS = ("raw", "staging", "core", "snapshots", "mart")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -35,11 +38,22 @@ LAYER_SCHEMAS = ("raw", "staging", "core", "snapshots", "mart")
     help="Folder for the runner's state (embedded database, lineage events). Default: .runner/ in the project.",
 )
 @click.option("--log-format", type=click.Choice(["json", "console"]), help="Log format (default: by terminal).")
+@click.option("--pushgateway", metavar="URL", help="Also push the run's metrics to this Prometheus Pushgateway.")
 @click.pass_context
-def cli(ctx: click.Context, dsn: str | None, home: Path | None, log_format: str | None) -> None:
+def cli(
+    ctx: click.Context, dsn: str | None, home: Path | None, log_format: str | None, pushgateway: str | None
+) -> None:
     """olist-dw: load the Olist export into PostgreSQL and build its warehouse with dbt, window by window."""
     configure_logging(log_format)
     ctx.obj = Settings.from_environment(dsn=dsn, home=home)
+    _session.update(settings=ctx.obj, pushgateway=pushgateway)
+
+
+def _bootstrap(settings: Settings) -> str:
+    """Make the database ready (see pipeline.bootstrap) and remember its DSN for the metrics export."""
+    dsn = pipeline.bootstrap(settings)
+    _session["dsn"] = dsn
+    return dsn
 
 
 @cli.command("generate")
@@ -64,7 +78,7 @@ def load_command(settings: Settings, source_dir: Path) -> None:
     """COPY the Olist CSV files of a folder into raw.*, one transaction per file, skipping files already loaded."""
     if not source_dir.is_dir():
         raise UsageError(f"source folder not found: {source_dir}")
-    dsn = pipeline.bootstrap(settings)
+    dsn = _bootstrap(settings)
     _load(dsn, source_dir)
 
 
@@ -81,27 +95,126 @@ def _load(dsn: str, source_dir: Path) -> load.LoadReport:
 
 def _print_file_result(result: load.FileResult) -> None:
     if result.loaded:
+        metrics.rows_loaded.labels(f"raw.{result.entity}").inc(result.row_count)
         console.print(f"[green]loaded[/]    {result.file_name}: {result.row_count:,} rows into raw.{result.entity}")
     else:
         console.print(f"[dim]skipped[/]   {result.file_name}: same content already loaded by batch {result.batch_id}")
 
 
 @cli.command("run")
-@click.option("--window", "window_text", required=True, metavar="START..END", help="e.g. 2017-01-01..2017-02-01")
+@click.option(
+    "--window", "window_text", metavar="START..END", help="The window [START, END), e.g. 2017-01-01..2017-02-01"
+)
+@click.option("--start", "start_text", metavar="START", help="Window start (with --end), instead of --window.")
+@click.option("--end", "end_text", metavar="END", help="Window end (exclusive).")
+@click.option("--step", type=click.Choice(pipeline.STEPS), help="Record the range as day, week or month windows.")
+@click.option("--wait", is_flag=True, help="Wait for another runner's lock instead of failing at once.")
 @click.pass_obj
-def run_command(settings: Settings, window_text: str) -> None:
-    """Build one window [START, END) through staging, core and marts with dbt-ol, then move the watermark."""
-    window = pipeline.parse_window(window_text)
-    dsn = pipeline.bootstrap(settings)
-    _run(settings, dsn, window)
+def run_command(
+    settings: Settings,
+    window_text: str | None,
+    start_text: str | None,
+    end_text: str | None,
+    step: str | None,
+    wait: bool,
+) -> None:
+    """Build windows through staging, core and marts with dbt-ol, publish them and move the watermark.
+
+    With no window, runs from the watermark up to the newest purchase loaded.
+    """
+    if window_text and (start_text or end_text):
+        raise UsageError("give either --window or --start/--end, not both")
+    if bool(start_text) != bool(end_text):
+        raise UsageError("--start and --end go together")
+    window = None
+    if window_text:
+        window = pipeline.parse_window(window_text)
+    elif start_text and end_text:
+        window = pipeline.make_window(
+            pipeline.parse_bound(start_text, "--start"), pipeline.parse_bound(end_text, "--end")
+        )
+    dsn = _bootstrap(settings)
+    if window is None:
+        with database.connect(dsn) as connection:
+            window = pipeline.pending_window(connection)
+        if window is None:
+            console.print("nothing to do: no loaded purchase after the watermark")
+            return
+    _run(settings, dsn, pipeline.split(window, step), wait=wait)
 
 
-def _run(settings: Settings, dsn: str, window: pipeline.Window) -> pipeline.WindowResult:
-    with stage("window", window=str(window)) as fields:
-        result = pipeline.run_window(settings, dsn, window)
-        fields.update(run_id=result.run_id, dbt_invocation_id=result.invocation_id)
-    console.print(f"[green]built[/]     window {window} (dbt invocation {result.invocation_id})")
+def _run(settings: Settings, dsn: str, windows: list[pipeline.Window], *, wait: bool = False) -> pipeline.RunResult:
+    with stage("run", windows=len(windows), first=str(windows[0]), last=str(windows[-1])) as fields:
+        result = pipeline.run_windows(settings, dsn, windows, wait=wait)
+        fields.update(runner_run_id=str(result.runner_run_id), dbt_invocation_id=result.invocation_id)
+    for window in result.windows:
+        console.print(f"[green]built[/]     window {window}")
+    console.print(f"run {result.runner_run_id} (dbt invocation {result.invocation_id})")
     return result
+
+
+@cli.command("backfill")
+@click.option("--from", "from_text", required=True, metavar="START", help="First day (or time) of the range.")
+@click.option("--to", "to_text", required=True, metavar="END", help="End of the range (exclusive).")
+@click.option("--step", type=click.Choice(pipeline.STEPS), default="day", show_default=True)
+@click.option("--restate", is_flag=True, help="Re-run the windows that already succeeded too.")
+@click.option("--wait", is_flag=True, help="Wait for another runner's lock instead of failing at once.")
+@click.pass_obj
+def backfill_command(settings: Settings, from_text: str, to_text: str, step: str, restate: bool, wait: bool) -> None:
+    """Run the missing and failed windows of a range (all of them with --restate)."""
+    window = pipeline.make_window(pipeline.parse_bound(from_text, "--from"), pipeline.parse_bound(to_text, "--to"))
+    dsn = _bootstrap(settings)
+    with database.connect(dsn) as connection:
+        groups = pipeline.plan_backfill(connection, window, step, restate=restate)
+    if not groups:
+        console.print(f"nothing to do: every {step} of {window} has succeeded (--restate runs them again)")
+        return
+    with Progress(disable=not console.is_terminal, console=console) as progress:
+        task = progress.add_task("backfill", total=sum(len(group) for group in groups))
+        for group in groups:
+            _run(settings, dsn, group, wait=wait)
+            progress.advance(task, len(group))
+
+
+@cli.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def status_command(settings: Settings, as_json: bool) -> None:
+    """Watermark, freshness, last runs, gaps, failed windows and rows per layer."""
+    dsn = _bootstrap(settings)
+    with database.connect(dsn) as connection:
+        report = status.collect(connection)
+    if as_json:
+        click.echo(json.dumps(report, default=str, indent=2))
+    else:
+        status.render(console, report)
+
+
+@cli.command("runs")
+@click.option("--status", "run_status", type=click.Choice(["running", "succeeded", "failed"]))
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (one JSON array).")
+@click.pass_obj
+def runs_command(settings: Settings, run_status: str | None, limit: int, as_json: bool) -> None:
+    """The window ledger, newest first."""
+    dsn = _bootstrap(settings)
+    with database.connect(dsn) as connection:
+        runs = ledger.window_runs(connection, PIPELINE, status=run_status, limit=limit)
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(run) for run in runs], default=str, indent=2))
+        return
+    table = Table("window", "status", "started", "duration", "rows (core orders)", "error")
+    for run in runs:
+        duration = f"{(run.finished_at - run.started_at).total_seconds():.1f} s" if run.finished_at else ""
+        table.add_row(
+            f"{run.window_start:%Y-%m-%d %H:%M} .. {run.window_end:%Y-%m-%d %H:%M}",
+            run.status,
+            f"{run.started_at:%Y-%m-%d %H:%M:%S}",
+            duration,
+            str(run.row_counts.get("merged_orders", "")),
+            (run.error_class or "") + (f": {run.error_message.splitlines()[0]}" if run.error_message else ""),
+        )
+    console.print(table)
 
 
 @cli.command("deps")
@@ -122,33 +235,16 @@ def demo_command(settings: Settings, orders: int, seed: int) -> None:
     """Generate a small dataset, load it and build it month by month; safe to run again."""
     data_dir = settings.home / "demo-data"
     generate.generate(generate.GenerateOptions(data_dir, orders, DEMO_START, DEMO_DAYS, seed))
-    dsn = pipeline.bootstrap(settings)
+    dsn = _bootstrap(settings)
     _load(dsn, data_dir)
     last_day = DEMO_START + timedelta(days=DEMO_DAYS - 1)
-    for window in pipeline.month_windows(DEMO_START, last_day):
-        _run(settings, dsn, window)
+    _run(settings, dsn, pipeline.month_windows(DEMO_START, last_day))
     table = Table("table", "rows", title="What each layer holds")
     with database.connect(dsn) as connection:
-        for name, count in layer_row_counts(connection):
+        for name, count in status.layer_row_counts(connection):
             table.add_row(name, f"{count:,}")
     console.print(table)
     console.print(f"OpenLineage events: {settings.lineage_file}")
-
-
-def layer_row_counts(connection: psycopg.Connection) -> list[tuple[str, int]]:
-    """Rows in every table and materialized view of the warehouse's layers, layer by layer."""
-    relations = connection.execute(
-        "select namespace.nspname, class.relname from pg_class as class"
-        " join pg_namespace as namespace on namespace.oid = class.relnamespace"
-        " where class.relkind in ('r', 'm') and namespace.nspname = any(%s)"
-        " order by array_position(%s, namespace.nspname::text), class.relname",
-        (list(LAYER_SCHEMAS), list(LAYER_SCHEMAS)),
-    ).fetchall()
-    counts = []
-    for schema, name in relations:
-        query = sql.SQL("select count(*) from {}.{}").format(sql.Identifier(schema), sql.Identifier(name))
-        counts.append((f"{schema}.{name}", connection.execute(query).fetchone()[0]))
-    return counts
 
 
 @cli.group("db")
@@ -160,7 +256,7 @@ def db_group() -> None:
 @click.pass_obj
 def db_start(settings: Settings) -> None:
     """Start the embedded server (or find it running), migrate it and write the dbt profile for it."""
-    console.print(database.redact(pipeline.bootstrap(settings)))
+    console.print(database.redact(_bootstrap(settings)))
 
 
 @db_group.command("stop")
@@ -188,6 +284,37 @@ def db_url(settings: Settings) -> None:
     click.echo(database.redact(database.resolve_dsn(settings)))
 
 
+@cli.group("metrics")
+def metrics_group() -> None:
+    """Prometheus metrics (also written after every command to <home>/metrics/olist_dw.prom)."""
+
+
+@metrics_group.command("serve")
+@click.option("--port", default=9464, show_default=True, type=click.IntRange(1, 65535))
+@click.pass_obj
+def metrics_serve(settings: Settings, port: int) -> None:
+    """Serve the ledger's metrics on localhost for a Prometheus scraper, until interrupted."""
+    registry = CollectorRegistry()
+    registry.register(metrics.LedgerCollector(_bootstrap(settings)))
+    server, thread = start_http_server(port, addr="127.0.0.1", registry=registry)
+    console.print(f"serving metrics on http://127.0.0.1:{port}/metrics (Ctrl-C to stop)")
+    try:
+        thread.join()
+    except KeyboardInterrupt:
+        server.shutdown()
+
+
+def _export_metrics() -> None:
+    """Write (and push) the metrics of the command that just ran; a metrics failure never hides its outcome."""
+    settings = _session.get("settings")
+    if not isinstance(settings, Settings):
+        return
+    try:
+        metrics.export(settings.metrics_file, _session.get("dsn"), _session.get("pushgateway"))
+    except Exception as error:  # a metrics failure is reported; the command's own exit code stands
+        click.echo(f"warning: metrics not written: {error}", err=True)
+
+
 def main() -> None:
     """Run the CLI; a user's mistake becomes one line on stderr and its exit code, never a traceback."""
     try:
@@ -199,6 +326,9 @@ def main() -> None:
         click.echo("aborted", err=True)
         sys.exit(EXIT_UNEXPECTED)
     except RunnerError as error:
+        metrics.errors.labels(type(error).__name__).inc()
+        _export_metrics()
         click.echo(f"error: {error}", err=True)
         sys.exit(error.exit_code)
+    _export_metrics()
     sys.exit(code if isinstance(code, int) else 0)

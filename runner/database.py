@@ -94,10 +94,17 @@ def redact(dsn: str) -> str:
     return conninfo.make_conninfo(**{key: value for key, value in parts.items() if value is not None})
 
 
-def connect(dsn: str, *, autocommit: bool = False) -> psycopg.Connection:
-    """Open a connection, turning "cannot connect" into one clear line instead of a driver traceback."""
+def connect(dsn: str, *, application_name: str = "olist-dw runner") -> psycopg.Connection:
+    """Open a connection, turning "cannot connect" into one clear line instead of a driver traceback.
+
+    Autocommit, so that every write sits in an explicit ``connection.transaction()`` block that really commits
+    when it ends: without it, a stray read opens an implicit transaction and turns later blocks into savepoints
+    that a failure further out would roll back (a failed window's ledger row among them).
+    """
     try:
-        return psycopg.connect(dsn, autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+        return psycopg.connect(
+            dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS, application_name=application_name
+        )
     except psycopg.OperationalError as error:
         reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
         raise EnvironmentProblem(f"cannot connect to the database ({redact(dsn)}): {reason}") from error

@@ -15,13 +15,14 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from runner import database
-from runner.errors import EnvironmentProblem, PipelineFailure
+from runner.errors import DataQualityStop, EnvironmentProblem, PipelineFailure, TransientFailure
 from runner.settings import Settings
 
 DBT_HUB = ("hub.getdbt.com", 443)
@@ -30,6 +31,7 @@ INSTALLED_MARKER = ".olist-dw-installed"
 # The Elementary CLI runs its own dbt project; these are the packages that project's packages.yml asks for.
 EDR_PACKAGES = (("dbt-labs", "dbt_utils", "0.8.6"), ("elementary-data", "elementary", "0.25.1"))
 OUTPUT_TAIL_LINES = 40
+RUNNER_JOB = "olist_dw.runner.run"
 LINEAGE_NOISE = re.compile(r"^\[\d{4}-\d{2}-\d{2} [\d:,]+\] \[\w+\] \[openlineage")
 
 
@@ -194,6 +196,7 @@ def run_dbt(
     dsn: str | None = None,
     variables: dict[str, str] | None = None,
     lineage: bool = True,
+    parent_run_id: uuid.UUID | None = None,
 ) -> DbtResult:
     """Run one dbt command (through ``dbt-ol`` when lineage is wanted); raise with dbt's own summary on failure."""
     command = [_executable("dbt-ol" if lineage else "dbt"), *arguments]
@@ -202,10 +205,16 @@ def run_dbt(
         command += ["--target-path", str(settings.target_dir)]
     if variables:
         command += ["--vars", json.dumps(variables)]
+    # A stale run_results.json would pass for this run's when dbt stops before writing its own (parse errors).
+    (settings.target_dir / "run_results.json").unlink(missing_ok=True)
+    environment = dbt_environment(settings, dsn)
+    if parent_run_id is not None:
+        # The runner's window run is the parent of dbt's run in the lineage graph.
+        environment["OPENLINEAGE_PARENT_ID"] = f"{environment['OPENLINEAGE_NAMESPACE']}/{RUNNER_JOB}/{parent_run_id}"
     completed = subprocess.run(
         command,
         cwd=settings.project_dir,
-        env=dbt_environment(settings, dsn),
+        env=environment,
         capture_output=True,
         text=True,
         check=False,
@@ -216,6 +225,27 @@ def run_dbt(
             f"`dbt {' '.join(arguments)}` failed (exit {completed.returncode}):\n{failure_summary(output)}"
         )
     return DbtResult(invocation_id=_invocation_id(settings), output=output)
+
+
+TRANSIENT_SIGNS = (
+    "deadlock detected",
+    "could not serialize access",
+    "canceling statement due to lock timeout",
+    "server closed the connection unexpectedly",
+    "terminating connection due to administrator command",
+)
+
+
+def failure_class(settings: Settings, output: str) -> type[PipelineFailure]:
+    """Which kind of failure a failed dbt run was, after the error taxonomy: transient, data quality, or other."""
+    if any(sign in output for sign in TRANSIENT_SIGNS):
+        return TransientFailure
+    run_results = settings.target_dir / "run_results.json"
+    if run_results.exists():
+        statuses = {result["status"] for result in json.loads(run_results.read_text(encoding="utf-8"))["results"]}
+        if "fail" in statuses and "error" not in statuses:
+            return DataQualityStop
+    return PipelineFailure
 
 
 def failure_summary(output: str) -> str:

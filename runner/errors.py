@@ -50,3 +50,13 @@ class PipelineFailure(RunnerError):
     """A dbt step failed; the message carries dbt's own summary of what failed."""
 
     exit_code = EXIT_UNEXPECTED
+
+
+class TransientFailure(PipelineFailure):
+    """A dbt step lost a race or its connection (deadlock, serialization, lock timeout): worth another attempt."""
+
+
+class DataQualityStop(PipelineFailure):
+    """Data tests failed before publish; the window stops and nothing is published."""
+
+    exit_code = EXIT_DATA_QUALITY

@@ -12,6 +12,7 @@ from datetime import datetime
 from importlib import resources
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 MIGRATION_LOCK = "olist_dw.migrate"
 
@@ -98,44 +99,146 @@ def record_file(
     )
 
 
-def start_window(connection: psycopg.Connection, pipeline: str, start: datetime, end: datetime) -> uuid.UUID:
-    run_id = uuid.uuid4()
+@dataclass(frozen=True)
+class WindowRun:
+    """One row of the window ledger, as ``runs`` and ``status`` show it."""
+
+    run_id: uuid.UUID
+    runner_run_id: uuid.UUID | None
+    window_start: datetime
+    window_end: datetime
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    dbt_invocation_id: str | None
+    openlineage_run_id: uuid.UUID | None
+    stage_durations_ms: dict[str, int]
+    row_counts: dict[str, int]
+    error_class: str | None
+    error_message: str | None
+
+
+WINDOW_RUN_COLUMNS = (
+    "run_id, runner_run_id, window_start, window_end, status, started_at, finished_at, dbt_invocation_id,"
+    " openlineage_run_id, stage_durations_ms, row_counts, error_class, error_message"
+)
+
+
+def start_windows(
+    connection: psycopg.Connection,
+    pipeline: str,
+    windows: list[tuple[datetime, datetime]],
+    *,
+    runner_run_id: uuid.UUID,
+    openlineage_run_id: uuid.UUID | None = None,
+) -> list[uuid.UUID]:
+    """Record the windows one runner run is about to build, as running; committed at once so others see them."""
+    run_ids = [uuid.uuid4() for _ in windows]
     with connection.transaction():
-        connection.execute(
-            "insert into metadata.window_runs (run_id, pipeline, window_start, window_end, status)"
-            " values (%s, %s, %s, %s, 'running')",
-            (run_id, pipeline, start, end),
-        )
-    return run_id
+        for run_id, (start, end) in zip(run_ids, windows, strict=True):
+            connection.execute(
+                "insert into metadata.window_runs"
+                " (run_id, runner_run_id, pipeline, window_start, window_end, status, openlineage_run_id)"
+                " values (%s, %s, %s, %s, %s, 'running', %s)",
+                (run_id, runner_run_id, pipeline, start, end, openlineage_run_id),
+            )
+    return run_ids
 
 
-def succeed_window(
-    connection: psycopg.Connection, run_id: uuid.UUID, pipeline: str, end: datetime, invocation_id: str | None
+def record_success(
+    connection: psycopg.Connection,
+    run_ids: list[uuid.UUID],
+    pipeline: str,
+    end: datetime,
+    *,
+    invocation_id: str | None,
+    stage_durations_ms: dict[str, int],
+    row_counts: dict[uuid.UUID, dict[str, int]],
 ) -> None:
-    """Mark the window done and move the watermark in one transaction; the watermark never moves back."""
-    with connection.transaction():
+    """Mark windows succeeded and move the watermark (never back); the caller's transaction publishes with it."""
+    for run_id in run_ids:
         connection.execute(
-            "update metadata.window_runs set status = 'succeeded', finished_at = now(), dbt_invocation_id = %s"
-            " where run_id = %s",
-            (invocation_id, run_id),
+            "update metadata.window_runs set status = 'succeeded', finished_at = clock_timestamp(),"
+            " dbt_invocation_id = %s, stage_durations_ms = %s, row_counts = %s where run_id = %s",
+            (invocation_id, Jsonb(stage_durations_ms), Jsonb(row_counts.get(run_id, {})), run_id),
         )
-        connection.execute(
-            "insert into metadata.watermarks (pipeline, watermark) values (%s, %s)"
-            " on conflict (pipeline) do update set"
-            " watermark = greatest(metadata.watermarks.watermark, excluded.watermark), updated_at = now()",
-            (pipeline, end),
-        )
+    connection.execute(
+        "insert into metadata.watermarks (pipeline, watermark) values (%s, %s)"
+        " on conflict (pipeline) do update set"
+        " watermark = greatest(metadata.watermarks.watermark, excluded.watermark), updated_at = now()",
+        (pipeline, end),
+    )
 
 
-def fail_window(connection: psycopg.Connection, run_id: uuid.UUID, message: str) -> None:
+def record_failure(
+    connection: psycopg.Connection,
+    run_ids: list[uuid.UUID],
+    *,
+    error_class: str,
+    message: str,
+    stage_durations_ms: dict[str, int] | None = None,
+) -> None:
     with connection.transaction():
-        connection.execute(
-            "update metadata.window_runs set status = 'failed', finished_at = now(), error_message = %s"
-            " where run_id = %s",
-            (message, run_id),
-        )
+        for run_id in run_ids:
+            connection.execute(
+                "update metadata.window_runs set status = 'failed', finished_at = clock_timestamp(),"
+                " error_class = %s, error_message = %s, stage_durations_ms = %s where run_id = %s",
+                (error_class, message, Jsonb(stage_durations_ms or {}), run_id),
+            )
 
 
 def watermark(connection: psycopg.Connection, pipeline: str) -> datetime | None:
     row = connection.execute("select watermark from metadata.watermarks where pipeline = %s", (pipeline,)).fetchone()
     return row[0] if row else None
+
+
+def window_runs(
+    connection: psycopg.Connection, pipeline: str, *, status: str | None = None, limit: int = 20
+) -> list[WindowRun]:
+    """The newest ledger rows first, optionally of one status."""
+    rows = connection.execute(
+        f"select {WINDOW_RUN_COLUMNS} from metadata.window_runs"
+        " where pipeline = %s and (%s::text is null or status = %s)"
+        " order by started_at desc, window_start desc limit %s",
+        (pipeline, status, status, limit),
+    ).fetchall()
+    return [WindowRun(*row) for row in rows]
+
+
+def gaps(connection: psycopg.Connection, pipeline: str) -> list[tuple[datetime, datetime]]:
+    """Stretches of time inside the processed range that no succeeded window covers."""
+    return connection.execute(
+        """
+        with succeeded as (
+            select window_start, window_end from metadata.window_runs where pipeline = %s and status = 'succeeded'
+        ),
+        ordered as (
+            select window_start,
+                max(window_end) over (
+                    order by window_start, window_end rows between unbounded preceding and 1 preceding
+                ) as covered_until
+            from succeeded
+        )
+        select covered_until, window_start from ordered where covered_until < window_start order by 1
+        """,
+        (pipeline,),
+    ).fetchall()
+
+
+def failed_windows(connection: psycopg.Connection, pipeline: str) -> list[tuple[datetime, datetime]]:
+    """Windows whose latest run failed and that no later succeeded run covers."""
+    return connection.execute(
+        """
+        select distinct failed.window_start, failed.window_end
+        from metadata.window_runs as failed
+        where failed.pipeline = %s and failed.status = 'failed'
+            and not exists (
+                select 1 from metadata.window_runs as later
+                where later.pipeline = failed.pipeline and later.status = 'succeeded'
+                    and later.started_at > failed.started_at
+                    and later.window_start <= failed.window_start and later.window_end >= failed.window_end
+            )
+        order by 1
+        """,
+        (pipeline,),
+    ).fetchall()

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 
 import structlog
 
+from runner import metrics
+
 log = structlog.get_logger("olist_dw")
 
 
@@ -38,13 +40,18 @@ def stage(name: str, **fields: object) -> Iterator[dict[str, object]]:
     try:
         yield extra
     except Exception as error:
+        seconds = time.perf_counter() - started
+        metrics.stage_duration.labels(name).observe(seconds)
         log.error(
             name,
             status="failed",
             error=str(error).splitlines()[0] if str(error) else type(error).__name__,
-            duration_ms=round((time.perf_counter() - started) * 1000),
+            error_class=type(error).__name__,
+            duration_ms=round(seconds * 1000),
             **fields,
             **extra,
         )
         raise
-    log.info(name, status="succeeded", duration_ms=round((time.perf_counter() - started) * 1000), **fields, **extra)
+    seconds = time.perf_counter() - started
+    metrics.stage_duration.labels(name).observe(seconds)
+    log.info(name, status="succeeded", duration_ms=round(seconds * 1000), **fields, **extra)

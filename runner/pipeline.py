@@ -5,17 +5,31 @@ Kept apart from the CLI so that tests and the demo call the same functions a com
 
 from __future__ import annotations
 
+import itertools
+import json
 import re
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, timedelta
+from datetime import time as time_of_day
 
 import psycopg
+import tenacity
+from psycopg import sql
 
-from runner import database, dbt, ledger, load
-from runner.errors import RunnerError, UsageError
+from runner import database, dbt, faults, ledger, load, lock
+from runner.errors import DataQualityStop, TransientFailure, UsageError
+from runner.observability import log, stage
 from runner.settings import PIPELINE, Settings
 
 WINDOW_SEPARATOR = ".."
+MARTS = "path:models/marts"
+# The runner builds everything but the marts with dbt, then refreshes and checks the marts itself, in the same
+# transaction that records the windows (see publish). The marts' unit tests run with `dbt build` by hand and in CI.
+MART_MODELS_AND_DATA_TESTS = ("path:models/marts,resource_type:model", "path:models/marts,test_type:data")
 
 
 @dataclass(frozen=True)
@@ -66,9 +80,75 @@ def month_windows(first: date, last: date) -> list[Window]:
     cursor = date(first.year, first.month, 1)
     while cursor <= last:
         following = date(cursor.year + cursor.month // 12, cursor.month % 12 + 1, 1)
-        windows.append(Window(datetime.combine(cursor, time()), datetime.combine(following, time())))
+        windows.append(Window(datetime.combine(cursor, time_of_day()), datetime.combine(following, time_of_day())))
         cursor = following
     return windows
+
+
+STEPS = ("day", "week", "month")
+
+
+def split(window: Window, step: str | None) -> list[Window]:
+    """Cut a window into calendar days, ISO weeks or months (the first and last may be partial)."""
+    if step is None:
+        return [window]
+    bounds = [window.start]
+    cursor = window.start
+    while True:
+        if step == "day":
+            cursor = datetime.combine(cursor.date() + timedelta(days=1), time_of_day())
+        elif step == "week":
+            cursor = datetime.combine(cursor.date() + timedelta(days=7 - cursor.weekday()), time_of_day())
+        else:
+            first = cursor.date().replace(day=1)
+            cursor = datetime.combine(date(first.year + first.month // 12, first.month % 12 + 1, 1), time_of_day())
+        if cursor >= window.end:
+            break
+        bounds.append(cursor)
+    bounds.append(window.end)
+    return [Window(start, end) for start, end in itertools.pairwise(bounds)]
+
+
+def pending_window(connection: psycopg.Connection) -> Window | None:
+    """From the watermark (or the first purchase loaded) to the end of the day of the newest purchase loaded."""
+    first, newest = connection.execute(
+        "select min(purchased_at), max(purchased_at) from ("
+        " select cast(nullif(order_purchase_timestamp, '') as timestamp) as purchased_at from raw.orders) as loaded"
+    ).fetchone()
+    if newest is None:
+        return None
+    start = ledger.watermark(connection, PIPELINE) or datetime.combine(first.date(), time_of_day())
+    end = datetime.combine(newest.date() + timedelta(days=1), time_of_day())
+    return Window(start, end) if end > start else None
+
+
+def plan_backfill(
+    connection: psycopg.Connection, window: Window, step: str, *, restate: bool = False
+) -> list[list[Window]]:
+    """The windows of a range still to build (missing or failed; all with ``restate``), in contiguous groups.
+
+    Each group can be built with one dbt invocation (see run_windows).
+    """
+    done = set()
+    if not restate:
+        succeeded = connection.execute(
+            "select window_start, window_end from metadata.window_runs where pipeline = %s and status = 'succeeded'",
+            (PIPELINE,),
+        ).fetchall()
+        failed = set(ledger.failed_windows(connection, PIPELINE))
+        for candidate in split(window, step):
+            covered = any(start <= candidate.start and candidate.end <= end for start, end in succeeded)
+            if covered and (candidate.start, candidate.end) not in failed:
+                done.add(candidate)
+    groups: list[list[Window]] = []
+    for candidate in split(window, step):
+        if candidate in done:
+            continue
+        if groups and groups[-1][-1].end == candidate.start:
+            groups[-1].append(candidate)
+        else:
+            groups.append([candidate])
+    return groups
 
 
 def bootstrap(settings: Settings) -> str:
@@ -82,21 +162,199 @@ def bootstrap(settings: Settings) -> str:
 
 
 @dataclass(frozen=True)
-class WindowResult:
-    window: Window
-    run_id: str
+class RunResult:
+    """One runner run: the windows it built together with one dbt invocation."""
+
+    runner_run_id: uuid.UUID
+    windows: list[Window]
     invocation_id: str | None
+    row_counts: dict[str, dict[str, int]]
 
 
-def run_window(settings: Settings, dsn: str, window: Window) -> WindowResult:
-    """Build one window with ``dbt-ol build`` and record it; a failure is recorded and re-raised."""
-    dbt.ensure_packages(settings)
-    with database.connect(dsn) as connection:
-        run_id = ledger.start_window(connection, PIPELINE, window.start, window.end)
+def run_window(settings: Settings, dsn: str, window: Window, *, wait: bool = False) -> RunResult:
+    return run_windows(settings, dsn, [window], wait=wait)
+
+
+def run_windows(settings: Settings, dsn: str, windows: list[Window], *, wait: bool = False) -> RunResult:
+    """Build contiguous windows with one ``dbt-ol build`` and publish them, holding the pipeline's lock.
+
+    One dbt invocation covers all the windows: dbt re-parses the project whenever its vars change, so a window per
+    invocation would pay that for every window. Building ``[first.start, last.end)`` at once gives the same tables,
+    because every stage replaces or merges exactly the window it is given. The ledger still records each window.
+    """
+    windows = sorted(windows, key=lambda window: window.start)
+    for before, after in itertools.pairwise(windows):
+        if before.end != after.start:
+            raise UsageError(f"windows to build together must be contiguous: {before} then {after}")
+    span = Window(windows[0].start, windows[-1].end)
+    runner_run_id = uuid.uuid4()
+    with lock.pipeline_lock(dsn, PIPELINE, wait=wait), database.connect(dsn) as connection:
+        dbt.ensure_packages(settings)
+        run_ids = ledger.start_windows(
+            connection,
+            PIPELINE,
+            [(window.start, window.end) for window in windows],
+            runner_run_id=runner_run_id,
+            openlineage_run_id=runner_run_id,
+        )
+        durations: dict[str, int] = {}
         try:
-            result = dbt.run_dbt(settings, ["build"], dsn=dsn, variables=window.as_dbt_vars())
-        except (RunnerError, psycopg.Error) as error:
-            ledger.fail_window(connection, run_id, str(error))
+            with timed(durations, "build"):
+                for attempt in transient_retries():
+                    with attempt:
+                        faults.checkpoint("build")
+                        result = dbt.run_dbt(
+                            settings,
+                            ["build", "--exclude", *MART_MODELS_AND_DATA_TESTS],
+                            dsn=dsn,
+                            variables=span.as_dbt_vars(),
+                            parent_run_id=runner_run_id,
+                        )
+            with timed(durations, "publish"):
+                counts = publish(
+                    settings,
+                    dsn,
+                    connection,
+                    list(zip(run_ids, windows, strict=True)),
+                    durations,
+                    invocation_id=result.invocation_id,
+                )
+        except Exception as error:
+            ledger.record_failure(
+                connection, run_ids, error_class=type(error).__name__, message=str(error), stage_durations_ms=durations
+            )
             raise
-        ledger.succeed_window(connection, run_id, PIPELINE, window.end, result.invocation_id)
-    return WindowResult(window, str(run_id), result.invocation_id)
+    return RunResult(runner_run_id, windows, result.invocation_id, counts)
+
+
+@contextmanager
+def timed(durations: dict[str, int], stage_name: str) -> Iterator[None]:
+    """Time a stage into ``durations`` (milliseconds) and log it, whether it succeeds or fails."""
+    started = time.perf_counter()
+    with stage(stage_name):
+        try:
+            yield
+        finally:
+            durations[stage_name] = round((time.perf_counter() - started) * 1000)
+
+
+def publish(
+    settings: Settings,
+    dsn: str,
+    connection: psycopg.Connection,
+    windows: list[tuple[uuid.UUID, Window]],
+    durations: dict[str, int],
+    *,
+    invocation_id: str | None,
+) -> dict[str, dict[str, int]]:
+    """Refresh the marts, check them, mark the windows done and move the watermark: one transaction.
+
+    There is no moment at which the ledger says a window is done and the marts do not show it, or the reverse:
+    a failed mart check rolls the refresh back with the ledger update.
+    """
+    marts = ensure_marts(settings, dsn, connection)
+    checks = mart_checks(settings, dsn)
+    for attempt in transient_retries():
+        with attempt, connection.transaction():
+            for mart in marts:
+                connection.execute(
+                    sql.SQL("refresh materialized view concurrently mart.{}").format(sql.Identifier(mart))
+                )
+            faults.checkpoint("publish.after_refresh")
+            failed = [name for name, query in checks if failing_rows(connection, query)]
+            if failed:
+                raise DataQualityStop(f"mart checks failed, marts left as they were: {', '.join(sorted(failed))}")
+            counts = {str(run_id): window_row_counts(connection, window) for run_id, window in windows}
+            ledger.record_success(
+                connection,
+                [run_id for run_id, _ in windows],
+                PIPELINE,
+                max(window.end for _, window in windows),
+                invocation_id=invocation_id,
+                stage_durations_ms=durations,
+                row_counts={run_id: counts[str(run_id)] for run_id, _ in windows},
+            )
+            faults.checkpoint("publish.before_commit")
+    return counts
+
+
+TRANSIENT_ERRORS = (
+    TransientFailure,
+    psycopg.errors.SerializationFailure,
+    psycopg.errors.DeadlockDetected,
+    psycopg.errors.LockNotAvailable,
+)
+
+
+def transient_retries() -> tenacity.Retrying:
+    """Attempts for a transaction that may lose a race: retried with exponential backoff, each retry logged."""
+    return tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(TRANSIENT_ERRORS),
+        wait=tenacity.wait_exponential(multiplier=0.5, max=10),
+        stop=tenacity.stop_after_attempt(5),
+        before_sleep=lambda state: log.warning(
+            "retrying",
+            attempt=state.attempt_number,
+            error=str(state.outcome.exception()) if state.outcome else None,
+        ),
+        reraise=True,
+    )
+
+
+def ensure_marts(settings: Settings, dsn: str, connection: psycopg.Connection) -> list[str]:
+    """The marts' materialized views, created by dbt first if any is missing (a new database or a new mart)."""
+    expected = sorted(path.stem for path in (settings.project_dir / "models" / "marts").glob("mart_*.sql"))
+    existing = {row[0] for row in connection.execute("select matviewname from pg_matviews where schemaname = 'mart'")}
+    if not set(expected) <= existing:
+        dbt.run_dbt(settings, ["run", "--select", MARTS], dsn=dsn, lineage=False)
+    return expected
+
+
+def mart_checks(settings: Settings, dsn: str) -> list[tuple[str, str]]:
+    """The marts' error-severity data tests as SQL, compiled by dbt, to run inside the publish transaction."""
+    dbt.run_dbt(settings, ["compile", "--select", MARTS], dsn=dsn, lineage=False)
+    manifest = json.loads((settings.target_dir / "manifest.json").read_text(encoding="utf-8"))
+    return [
+        (node["name"], node["compiled_code"])
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "test"
+        and node.get("compiled_code")
+        and node["original_file_path"].startswith("models/marts/")
+        and node["config"]["severity"].lower() == "error"
+    ]
+
+
+def failing_rows(connection: psycopg.Connection, query: str) -> int:
+    """How many rows a dbt data test returns (0 means it passes)."""
+    return connection.execute(f"select count(*) from ({query}) as failures").fetchone()[0]
+
+
+WINDOWED_TABLES = {
+    "staged_orders": ("staging.stg_olist__orders", "purchased_at"),
+    "staged_order_items": ("staging.stg_olist__order_items", "order_purchased_at"),
+    "staged_order_payments": ("staging.stg_olist__order_payments", "order_purchased_at"),
+    "staged_order_reviews": ("staging.stg_olist__order_reviews", "order_purchased_at"),
+    "staged_customers": ("staging.stg_olist__customers", "order_purchased_at"),
+    "merged_orders": ("core.fact_orders", "purchased_at"),
+    "merged_order_items": ("core.fact_order_items", "order_purchased_at"),
+    "merged_payments": ("core.fact_payments", "order_purchased_at"),
+    "merged_reviews": ("core.fact_reviews", "order_purchased_at"),
+    "merged_customers": ("core.dim_customer", "order_purchased_at"),
+}
+
+
+def window_row_counts(connection: psycopg.Connection, window: Window) -> dict[str, int]:
+    """Rows per layer for one window: raw orders loaded for it, then what staging and core hold of it."""
+    counts = {
+        "loaded_orders": connection.execute(
+            "select count(*) from raw.orders where cast(nullif(order_purchase_timestamp, '') as timestamp)"
+            " >= %s and cast(nullif(order_purchase_timestamp, '') as timestamp) < %s",
+            (window.start, window.end),
+        ).fetchone()[0]
+    }
+    for name, (table, column) in WINDOWED_TABLES.items():
+        query = sql.SQL("select count(*) from {} where {} >= %s and {} < %s").format(
+            sql.SQL(table), sql.Identifier(column), sql.Identifier(column)
+        )
+        counts[name] = connection.execute(query, (window.start, window.end)).fetchone()[0]
+    return counts

@@ -55,6 +55,10 @@ class Settings:
         return self.home / "lineage" / "openlineage.jsonl"
 
     @property
+    def metrics_file(self) -> Path:
+        return self.home / "metrics" / "olist_dw.prom"
+
+    @property
     def dbt_log_dir(self) -> Path:
         return self.home / "dbt-logs"
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from datetime import datetime
 
 import psycopg
 
 from runner import ledger
 from runner.settings import PIPELINE
+
+JAN, FEB, MAR, APR = (datetime(2017, month, 1) for month in (1, 2, 3, 4))
 
 
 def test_migrate_twice_applies_nothing_the_second_time(connection):
@@ -39,20 +42,59 @@ def test_two_runners_migrating_at_once_both_succeed(dsn):
     assert count == len(ledger.migrations())
 
 
-def test_watermark_moves_forward_only(connection):
-    later, earlier = datetime(2017, 3, 1), datetime(2017, 2, 1)
-    for start, end in [(datetime(2017, 2, 1), later), (datetime(2017, 1, 1), earlier)]:
-        run_id = ledger.start_window(connection, PIPELINE, start, end)
-        ledger.succeed_window(connection, run_id, PIPELINE, end, invocation_id=None)
+def record_windows(connection, windows, status="succeeded"):
+    run_ids = ledger.start_windows(connection, PIPELINE, windows, runner_run_id=uuid.uuid4())
+    if status == "succeeded":
+        with connection.transaction():
+            ledger.record_success(
+                connection,
+                run_ids,
+                PIPELINE,
+                max(end for _, end in windows),
+                invocation_id=None,
+                stage_durations_ms={"build": 1},
+                row_counts={},
+            )
+    else:
+        ledger.record_failure(connection, run_ids, error_class="PipelineFailure", message="boom")
+    return run_ids
 
-    assert ledger.watermark(connection, PIPELINE) == later
+
+def test_watermark_moves_forward_only(connection):
+    record_windows(connection, [(FEB, MAR)])
+    record_windows(connection, [(JAN, FEB)])
+
+    assert ledger.watermark(connection, PIPELINE) == MAR
 
 
 def test_failed_window_keeps_its_error_and_does_not_move_the_watermark(connection):
-    run_id = ledger.start_window(connection, PIPELINE, datetime(2017, 1, 1), datetime(2017, 2, 1))
+    record_windows(connection, [(JAN, FEB)], status="failed")
 
-    ledger.fail_window(connection, run_id, "boom")
-
-    row = connection.execute("select status, error_message from metadata.window_runs").fetchone()
-    assert row == ("failed", "boom")
+    row = connection.execute("select status, error_class, error_message from metadata.window_runs").fetchone()
+    assert row == ("failed", "PipelineFailure", "boom")
     assert ledger.watermark(connection, PIPELINE) is None
+    assert ledger.failed_windows(connection, PIPELINE) == [(JAN, FEB)]
+
+
+def test_a_later_success_clears_a_failed_window(connection):
+    record_windows(connection, [(JAN, FEB)], status="failed")
+    record_windows(connection, [(JAN, FEB), (FEB, MAR)])
+
+    assert ledger.failed_windows(connection, PIPELINE) == []
+
+
+def test_gaps_are_the_stretches_no_succeeded_window_covers(connection):
+    record_windows(connection, [(JAN, FEB)])
+    record_windows(connection, [(MAR, APR)])
+    record_windows(connection, [(FEB, datetime(2017, 2, 15))], status="failed")
+
+    assert ledger.gaps(connection, PIPELINE) == [(FEB, MAR)]
+
+
+def test_window_runs_lists_newest_first_and_filters_by_status(connection):
+    record_windows(connection, [(JAN, FEB)])
+    record_windows(connection, [(FEB, MAR)], status="failed")
+
+    runs = ledger.window_runs(connection, PIPELINE)
+    assert [(run.window_start, run.status) for run in runs] == [(FEB, "failed"), (JAN, "succeeded")]
+    assert [run.window_start for run in ledger.window_runs(connection, PIPELINE, status="succeeded")] == [JAN]

@@ -6,15 +6,17 @@ import csv
 import os
 import subprocess
 import sys
+import uuid
 from datetime import datetime
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from runner import dbt, load, pipeline
+from runner import dbt, faults, ledger, load, pipeline
 from runner.errors import PipelineFailure, UsageError
 from runner.olist import BY_ENTITY
+from runner.settings import PIPELINE
 
 ORDERS = BY_ENTITY["orders"]
 JANUARY = pipeline.Window(datetime(2017, 1, 1), datetime(2017, 2, 1))
@@ -203,3 +205,71 @@ def test_duplicate_keys_are_refused_before_merging_naming_the_key(settings, conn
             dsn=settings.dsn,
             lineage=False,
         )
+
+
+def test_windows_built_together_and_publish_atomic_with_the_ledger(settings, connection, tmp_path, monkeypatch):
+    load_orders(connection, tmp_path / "batch1", FIRST_LOAD)
+    result = pipeline.run_windows(settings, settings.dsn, [JANUARY, FEBRUARY])
+    ledger_rows = connection.execute(
+        "select window_start, status, runner_run_id, dbt_invocation_id, row_counts->>'merged_orders'"
+        " from metadata.window_runs order by window_start"
+    ).fetchall()
+    assert [(row[0], row[1], row[4]) for row in ledger_rows] == [
+        (JANUARY.start, "succeeded", "2"),
+        (FEBRUARY.start, "succeeded", "1"),
+    ]
+    assert {(row[2], row[3]) for row in ledger_rows} == {(result.runner_run_id, result.invocation_id)}
+    marts_before = table_state(connection, "mart.mart_daily_orders")
+
+    # A correction, then a failure inside the publish transaction after the marts were refreshed.
+    load_orders(connection, tmp_path / "batch2", [order("a1", "2017-01-05 10:00:00", status="canceled")])
+    monkeypatch.setenv("OLIST_DW_FAIL_AT", "publish.before_commit")
+    with pytest.raises(faults.InjectedFault):
+        pipeline.run_window(settings, settings.dsn, JANUARY)
+
+    assert table_state(connection, "mart.mart_daily_orders") == marts_before
+    latest = connection.execute(
+        "select status, error_class from metadata.window_runs order by started_at desc limit 1"
+    ).fetchone()
+    assert latest == ("failed", "InjectedFault")
+    assert connection.execute("select watermark from metadata.watermarks").fetchone() == (FEBRUARY.end,)
+
+    # A transient error (serialization failure) in the same place is retried, and the window succeeds.
+    monkeypatch.setenv("OLIST_DW_FAIL_AT", "publish.before_commit:transient")
+    pipeline.run_window(settings, settings.dsn, JANUARY)
+
+    canceled = connection.execute(
+        "select canceled_order_count from mart.mart_daily_orders where purchase_date = '2017-01-05'"
+    )
+    assert canceled.fetchone() == (1,)
+    assert ledger.failed_windows(connection, PIPELINE) == []
+
+
+def test_backfill_plans_missing_and_failed_windows_in_contiguous_groups(connection):
+    days = pipeline.split(pipeline.Window(datetime(2017, 1, 1), datetime(2017, 1, 8)), "day")
+    done = ledger.start_windows(connection, PIPELINE, [(days[1].start, days[3].end)], runner_run_id=uuid.uuid4())
+    with connection.transaction():
+        ledger.record_success(
+            connection, done, PIPELINE, days[3].end, invocation_id=None, stage_durations_ms={}, row_counts={}
+        )
+    failed = ledger.start_windows(connection, PIPELINE, [(days[2].start, days[2].end)], runner_run_id=uuid.uuid4())
+    ledger.record_failure(connection, failed, error_class="PipelineFailure", message="boom")
+    week = pipeline.Window(days[0].start, days[-1].end)
+
+    groups = pipeline.plan_backfill(connection, week, "day")
+    restated = pipeline.plan_backfill(connection, week, "day", restate=True)
+
+    assert [[window.start.day for window in group] for group in groups] == [[1], [3], [5, 6, 7]]
+    assert [[window.start.day for window in group] for group in restated] == [[1, 2, 3, 4, 5, 6, 7]]
+
+
+def test_split_cuts_ranges_into_calendar_steps():
+    window = pipeline.Window(datetime(2017, 1, 30, 12), datetime(2017, 3, 2))
+    assert [(w.start.isoformat(), w.end.isoformat()) for w in pipeline.split(window, "month")] == [
+        ("2017-01-30T12:00:00", "2017-02-01T00:00:00"),
+        ("2017-02-01T00:00:00", "2017-03-01T00:00:00"),
+        ("2017-03-01T00:00:00", "2017-03-02T00:00:00"),
+    ]
+    weeks = pipeline.split(pipeline.Window(datetime(2017, 1, 4), datetime(2017, 1, 17)), "week")
+    assert [w.start.day for w in weeks] == [4, 9, 16]
+    assert pipeline.split(window, None) == [window]

@@ -1,0 +1,32 @@
+"""Fault injection points: named places where a run can be made to fail for real, from the environment.
+
+``OLIST_DW_FAIL_AT=<point>`` makes the run raise at that point; ``<point>:transient`` raises a serialization
+failure instead (the error class PostgreSQL gives a transaction that lost a race), and only on the first attempt,
+so tests can prove that a transient error is retried and the window still succeeds. Unset, a point costs one
+environment lookup.
+"""
+
+from __future__ import annotations
+
+import os
+
+import psycopg
+
+ENVIRONMENT_VARIABLE = "OLIST_DW_FAIL_AT"
+
+
+class InjectedFault(RuntimeError):
+    """The failure asked for by OLIST_DW_FAIL_AT."""
+
+
+_fired: set[str] = set()
+
+
+def checkpoint(point: str) -> None:
+    """Raise here if the environment asks for a failure at ``point``."""
+    wanted = os.environ.get(ENVIRONMENT_VARIABLE, "")
+    if wanted == point:
+        raise InjectedFault(f"injected failure at {point}")
+    if wanted == f"{point}:transient" and point not in _fired:
+        _fired.add(point)
+        raise psycopg.errors.SerializationFailure(f"injected transient failure at {point}")
