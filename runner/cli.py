@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from runner import database, dbt, generate, ledger, load, metrics, pipeline, status
+from runner import database, dbt, generate, ledger, lineage, load, metrics, pipeline, status
 from runner.errors import EXIT_UNEXPECTED, EXIT_USAGE, RunnerError, UsageError
 from runner.observability import configure_logging, stage
 from runner.settings import PIPELINE, Settings
@@ -79,12 +79,20 @@ def load_command(settings: Settings, source_dir: Path) -> None:
     if not source_dir.is_dir():
         raise UsageError(f"source folder not found: {source_dir}")
     dsn = _bootstrap(settings)
-    _load(dsn, source_dir)
+    _load(settings, dsn, source_dir)
 
 
-def _load(dsn: str, source_dir: Path) -> load.LoadReport:
+def _load(settings: Settings, dsn: str, source_dir: Path) -> load.LoadReport:
+    def on_file(result: load.FileResult) -> None:
+        _print_file_result(result)
+        if result.loaded:
+            metrics.rows_loaded.labels(f"raw.{result.entity}").inc(result.row_count)
+            lineage.emit_file_loaded(
+                settings, dsn, source_dir / result.file_name, f"raw.{result.entity}", result.row_count
+            )
+
     with database.connect(dsn) as connection, stage("load", source=str(source_dir)) as fields:
-        report = load.load_directory(connection, source_dir, on_file=_print_file_result)
+        report = load.load_directory(connection, source_dir, on_file=on_file)
         fields.update(batch_id=str(report.batch_id), rows=report.rows_loaded)
     for name in report.unknown_files:
         console.print(f"[yellow]left alone[/] {name}: not a file of the Olist layout")
@@ -95,7 +103,6 @@ def _load(dsn: str, source_dir: Path) -> load.LoadReport:
 
 def _print_file_result(result: load.FileResult) -> None:
     if result.loaded:
-        metrics.rows_loaded.labels(f"raw.{result.entity}").inc(result.row_count)
         console.print(f"[green]loaded[/]    {result.file_name}: {result.row_count:,} rows into raw.{result.entity}")
     else:
         console.print(f"[dim]skipped[/]   {result.file_name}: same content already loaded by batch {result.batch_id}")
@@ -236,7 +243,7 @@ def demo_command(settings: Settings, orders: int, seed: int) -> None:
     data_dir = settings.home / "demo-data"
     generate.generate(generate.GenerateOptions(data_dir, orders, DEMO_START, DEMO_DAYS, seed))
     dsn = _bootstrap(settings)
-    _load(dsn, data_dir)
+    _load(settings, dsn, data_dir)
     last_day = DEMO_START + timedelta(days=DEMO_DAYS - 1)
     _run(settings, dsn, pipeline.month_windows(DEMO_START, last_day))
     table = Table("table", "rows", title="What each layer holds")

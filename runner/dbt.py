@@ -23,6 +23,7 @@ import yaml
 
 from runner import database
 from runner.errors import DataQualityStop, EnvironmentProblem, PipelineFailure, TransientFailure
+from runner.lineage import RUN_JOB
 from runner.settings import Settings
 
 DBT_HUB = ("hub.getdbt.com", 443)
@@ -31,7 +32,6 @@ INSTALLED_MARKER = ".olist-dw-installed"
 # The Elementary CLI runs its own dbt project; these are the packages that project's packages.yml asks for.
 EDR_PACKAGES = (("dbt-labs", "dbt_utils", "0.8.6"), ("elementary-data", "elementary", "0.25.1"))
 OUTPUT_TAIL_LINES = 40
-RUNNER_JOB = "olist_dw.runner.run"
 LINEAGE_NOISE = re.compile(r"^\[\d{4}-\d{2}-\d{2} [\d:,]+\] \[\w+\] \[openlineage")
 
 
@@ -210,7 +210,7 @@ def run_dbt(
     environment = dbt_environment(settings, dsn)
     if parent_run_id is not None:
         # The runner's window run is the parent of dbt's run in the lineage graph.
-        environment["OPENLINEAGE_PARENT_ID"] = f"{environment['OPENLINEAGE_NAMESPACE']}/{RUNNER_JOB}/{parent_run_id}"
+        environment["OPENLINEAGE_PARENT_ID"] = f"{environment['OPENLINEAGE_NAMESPACE']}/{RUN_JOB}/{parent_run_id}"
     completed = subprocess.run(
         command,
         cwd=settings.project_dir,

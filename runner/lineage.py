@@ -15,7 +15,7 @@ from pathlib import Path
 
 from openlineage.client import OpenLineageClient
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
-from openlineage.client.facet_v2 import job_type_job, output_statistics_output_dataset
+from openlineage.client.facet_v2 import job_type_job, output_statistics_output_dataset, parent_run
 from openlineage.client.transport.file import FileConfig, FileTransport
 
 from runner import database
@@ -24,6 +24,7 @@ from runner.settings import Settings
 PRODUCER = "https://github.com/olist-dw/olist-dw/runner"
 LOAD_JOB = "olist_dw.runner.load"
 RUN_JOB = "olist_dw.runner.run"
+PUBLISH_JOB = "olist_dw.runner.publish"
 
 
 def client(settings: Settings) -> OpenLineageClient:
@@ -80,6 +81,21 @@ def emit_file_loaded(settings: Settings, dsn: str, path: Path, table: str, row_c
     lineage = client(settings)
     for state in (RunState.START, RunState.COMPLETE):
         lineage.emit(_event(state, run_id, f"{LOAD_JOB}.{table}", inputs=inputs, outputs=outputs))
+
+
+def emit_mart_published(settings: Settings, dsn: str, mart: str, parents: list[str], runner_run_id: uuid.UUID) -> None:
+    """A mart refreshed by the runner's publish: its core tables in, the mart out, as a child of the window run."""
+    inputs = [InputDataset(*table_dataset(dsn, parent)) for parent in parents]
+    outputs = [OutputDataset(*table_dataset(dsn, mart))]
+    parent = parent_run.ParentRunFacet(
+        run=parent_run.Run(runId=str(runner_run_id)), job=parent_run.Job(namespace=namespace(), name=RUN_JOB)
+    )
+    run_id = uuid.uuid4()
+    lineage = client(settings)
+    for state in (RunState.START, RunState.COMPLETE):
+        event = _event(state, run_id, f"{PUBLISH_JOB}.{mart}", inputs=inputs, outputs=outputs)
+        event.run.facets = {"parent": parent}
+        lineage.emit(event)
 
 
 def emit_run(settings: Settings, state: RunState, run_id: uuid.UUID) -> None:

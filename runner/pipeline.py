@@ -10,7 +10,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -18,9 +18,10 @@ from datetime import time as time_of_day
 
 import psycopg
 import tenacity
+from openlineage.client.event_v2 import RunState
 from psycopg import sql
 
-from runner import database, dbt, faults, ledger, load, lock
+from runner import database, dbt, faults, ledger, lineage, load, lock
 from runner.errors import DataQualityStop, TransientFailure, UsageError
 from runner.observability import log, stage
 from runner.settings import PIPELINE, Settings
@@ -198,6 +199,7 @@ def run_windows(settings: Settings, dsn: str, windows: list[Window], *, wait: bo
             openlineage_run_id=runner_run_id,
         )
         durations: dict[str, int] = {}
+        emit_lineage(settings, RunState.START, runner_run_id)
         try:
             with timed(durations, "build"):
                 for attempt in transient_retries():
@@ -218,13 +220,29 @@ def run_windows(settings: Settings, dsn: str, windows: list[Window], *, wait: bo
                     list(zip(run_ids, windows, strict=True)),
                     durations,
                     invocation_id=result.invocation_id,
+                    runner_run_id=runner_run_id,
                 )
         except Exception as error:
             ledger.record_failure(
                 connection, run_ids, error_class=type(error).__name__, message=str(error), stage_durations_ms=durations
             )
+            emit_lineage(settings, RunState.FAIL, runner_run_id)
             raise
+    emit_lineage(settings, RunState.COMPLETE, runner_run_id)
     return RunResult(runner_run_id, windows, result.invocation_id, counts)
+
+
+def emit_lineage(settings: Settings, state: RunState, runner_run_id: uuid.UUID) -> None:
+    """The run's own lineage event."""
+    without_failing(lambda: lineage.emit_run(settings, state, runner_run_id))
+
+
+def without_failing(emit: Callable[[], None]) -> None:
+    """Send lineage; a lineage backend that is down is logged and never fails (or un-succeeds) the run."""
+    try:
+        emit()
+    except Exception as error:  # the transport's errors vary (HTTP, file system); all are reported the same way
+        log.warning("lineage event not sent", error=str(error))
 
 
 @contextmanager
@@ -246,6 +264,7 @@ def publish(
     durations: dict[str, int],
     *,
     invocation_id: str | None,
+    runner_run_id: uuid.UUID,
 ) -> dict[str, dict[str, int]]:
     """Refresh the marts, check them, mark the windows done and move the watermark: one transaction.
 
@@ -261,7 +280,7 @@ def publish(
                     sql.SQL("refresh materialized view concurrently mart.{}").format(sql.Identifier(mart))
                 )
             faults.checkpoint("publish.after_refresh")
-            failed = [name for name, query in checks if failing_rows(connection, query)]
+            failed = [name for name, query in checks.tests if failing_rows(connection, query)]
             if failed:
                 raise DataQualityStop(f"mart checks failed, marts left as they were: {', '.join(sorted(failed))}")
             counts = {str(run_id): window_row_counts(connection, window) for run_id, window in windows}
@@ -275,6 +294,13 @@ def publish(
                 row_counts={run_id: counts[str(run_id)] for run_id, _ in windows},
             )
             faults.checkpoint("publish.before_commit")
+    for mart in marts:
+        parents = checks.parents.get(mart, [])
+        without_failing(
+            lambda mart=mart, parents=parents: lineage.emit_mart_published(
+                settings, dsn, f"mart.{mart}", parents, runner_run_id
+            )
+        )
     return counts
 
 
@@ -310,18 +336,32 @@ def ensure_marts(settings: Settings, dsn: str, connection: psycopg.Connection) -
     return expected
 
 
-def mart_checks(settings: Settings, dsn: str) -> list[tuple[str, str]]:
+@dataclass(frozen=True)
+class MartChecks:
+    """What publish needs from dbt's compiled project: the marts' checks, and each mart's upstream tables."""
+
+    tests: list[tuple[str, str]]
+    parents: dict[str, list[str]]
+
+
+def mart_checks(settings: Settings, dsn: str) -> MartChecks:
     """The marts' error-severity data tests as SQL, compiled by dbt, to run inside the publish transaction."""
     dbt.run_dbt(settings, ["compile", "--select", MARTS], dsn=dsn, lineage=False)
-    manifest = json.loads((settings.target_dir / "manifest.json").read_text(encoding="utf-8"))
-    return [
+    nodes = json.loads((settings.target_dir / "manifest.json").read_text(encoding="utf-8"))["nodes"]
+    tests = [
         (node["name"], node["compiled_code"])
-        for node in manifest["nodes"].values()
+        for node in nodes.values()
         if node["resource_type"] == "test"
         and node.get("compiled_code")
         and node["original_file_path"].startswith("models/marts/")
         and node["config"]["severity"].lower() == "error"
     ]
+    parents = {
+        node["name"]: [f"{nodes[parent]['schema']}.{nodes[parent]['alias']}" for parent in node["depends_on"]["nodes"]]
+        for node in nodes.values()
+        if node["resource_type"] == "model" and node["original_file_path"].startswith("models/marts/")
+    }
+    return MartChecks(tests, parents)
 
 
 def failing_rows(connection: psycopg.Connection, query: str) -> int:

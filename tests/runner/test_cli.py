@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
@@ -102,3 +106,33 @@ def test_demo_on_the_embedded_database_twice_gives_the_same_counts(run_cli, tmp_
     inputs, outputs = completed_jobs["olist_dw.core.olist_dw.fact_orders.build.run"]
     assert "olist_dw.staging.stg_olist__orders" in inputs
     assert outputs == {"olist_dw.core.fact_orders"}
+    # The graph starts at the CSV file: the runner's load event feeds raw.orders, which staging reads.
+    file_inputs, raw_outputs = completed_jobs["olist_dw.runner.load.raw.orders"]
+    assert [Path(name).name for name in file_inputs] == ["olist_orders_dataset.csv"]
+    assert raw_outputs == {"olist_dw.raw.orders"}
+    assert "olist_dw.raw.orders" in completed_jobs["olist_dw.staging.olist_dw.stg_olist__orders.build.run"][0]
+    # ... and ends at the marts, which the runner's publish refreshes from core.
+    core_inputs, mart_outputs = completed_jobs["olist_dw.runner.publish.mart.mart_daily_orders"]
+    assert "olist_dw.core.fact_orders" in core_inputs
+    assert mart_outputs == {"olist_dw.mart.mart_daily_orders"}
+    # dbt's run is a child of the runner's window run.
+    runner_runs = {event["run"]["runId"] for event in events if event["job"]["name"] == "olist_dw.runner.run"}
+    dbt_parents = {
+        event["run"]["facets"]["parent"]["run"]["runId"]
+        for event in events
+        if event["job"]["name"] == "dbt-run-olist_dw" and "parent" in event["run"]["facets"]
+    }
+    assert dbt_parents and dbt_parents <= runner_runs
+    for event in events:
+        assert_valid_run_event(event)
+
+
+def assert_valid_run_event(event: dict) -> None:
+    """The OpenLineage RunEvent schema's required fields and formats (spec 2-0-2)."""
+    assert event["eventType"] in {"START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER"}
+    datetime.fromisoformat(event["eventTime"])
+    uuid.UUID(event["run"]["runId"])
+    assert event["job"]["namespace"] and event["job"]["name"]
+    assert urlparse(event["producer"]).scheme and urlparse(event["schemaURL"]).scheme
+    for dataset in event.get("inputs", []) + event.get("outputs", []):
+        assert dataset["namespace"] and dataset["name"]

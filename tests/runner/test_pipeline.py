@@ -234,6 +234,13 @@ def test_windows_built_together_and_publish_atomic_with_the_ledger(settings, con
     assert latest == ("failed", "InjectedFault")
     assert connection.execute("select watermark from metadata.watermarks").fetchone() == (FEBRUARY.end,)
 
+    # A failure before dbt even starts leaves the same: marts as they were, the window failed, the watermark put.
+    monkeypatch.setenv("OLIST_DW_FAIL_AT", "build")
+    with pytest.raises(faults.InjectedFault):
+        pipeline.run_window(settings, settings.dsn, FEBRUARY)
+    assert table_state(connection, "mart.mart_daily_orders") == marts_before
+    assert connection.execute("select watermark from metadata.watermarks").fetchone() == (FEBRUARY.end,)
+
     # A transient error (serialization failure) in the same place is retried, and the window succeeds.
     monkeypatch.setenv("OLIST_DW_FAIL_AT", "publish.before_commit:transient")
     pipeline.run_window(settings, settings.dsn, JANUARY)
@@ -242,7 +249,7 @@ def test_windows_built_together_and_publish_atomic_with_the_ledger(settings, con
         "select canceled_order_count from mart.mart_daily_orders where purchase_date = '2017-01-05'"
     )
     assert canceled.fetchone() == (1,)
-    assert ledger.failed_windows(connection, PIPELINE) == []
+    assert ledger.failed_windows(connection, PIPELINE) == [(FEBRUARY.start, FEBRUARY.end)]
 
 
 def test_backfill_plans_missing_and_failed_windows_in_contiguous_groups(connection):
