@@ -150,14 +150,14 @@ def run_command(
     _run(settings, dsn, pipeline.split(window, step), wait=wait)
 
 
-def _run(settings: Settings, dsn: str, windows: list[pipeline.Window], *, wait: bool = False) -> pipeline.RunResult:
+def _run(settings: Settings, dsn: str, windows: list[pipeline.Window], *, wait: bool = False) -> None:
     with stage("run", windows=len(windows), first=str(windows[0]), last=str(windows[-1])) as fields:
-        result = pipeline.run_windows(settings, dsn, windows, wait=wait)
-        fields.update(runner_run_id=str(result.runner_run_id), dbt_invocation_id=result.invocation_id)
-    for window in result.windows:
-        console.print(f"[green]built[/]     window {window}")
-    console.print(f"run {result.runner_run_id} (dbt invocation {result.invocation_id})")
-    return result
+        results = pipeline.run_windows(settings, dsn, windows, wait=wait)
+        fields.update(runner_run_ids=[str(result.runner_run_id) for result in results])
+    for result in results:
+        for window in result.windows:
+            console.print(f"[green]built[/]     window {window}")
+        console.print(f"run {result.runner_run_id} (dbt invocation {result.invocation_id})")
 
 
 @cli.command("backfill")

@@ -22,7 +22,13 @@ from pathlib import Path
 import yaml
 
 from runner import database
-from runner.errors import DataQualityStop, EnvironmentProblem, PipelineFailure, TransientFailure
+from runner.errors import (
+    DataQualityStop,
+    EnvironmentProblem,
+    PipelineFailure,
+    ResourceFailure,
+    TransientFailure,
+)
 from runner.lineage import RUN_JOB
 from runner.settings import Settings
 
@@ -236,10 +242,19 @@ TRANSIENT_SIGNS = (
 )
 
 
+RESOURCE_SIGNS = (
+    "out of memory",
+    "canceling statement due to statement timeout",
+    "could not resize shared memory segment",
+)
+
+
 def failure_class(settings: Settings, output: str) -> type[PipelineFailure]:
     """Which kind of failure a failed dbt run was, after the error taxonomy: transient, data quality, or other."""
     if any(sign in output for sign in TRANSIENT_SIGNS):
         return TransientFailure
+    if any(sign in output for sign in RESOURCE_SIGNS):
+        return ResourceFailure
     run_results = settings.target_dir / "run_results.json"
     if run_results.exists():
         statuses = {result["status"] for result in json.loads(run_results.read_text(encoding="utf-8"))["results"]}

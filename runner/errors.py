@@ -56,6 +56,10 @@ class TransientFailure(PipelineFailure):
     """A dbt step lost a race or its connection (deadlock, serialization, lock timeout): worth another attempt."""
 
 
+class ResourceFailure(PipelineFailure):
+    """A dbt step ran out of a resource (memory, statement time): worth again in smaller windows."""
+
+
 class DataQualityStop(PipelineFailure):
     """Data tests failed before publish; the window stops and nothing is published."""
 

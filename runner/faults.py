@@ -1,9 +1,10 @@
 """Fault injection points: named places where a run can be made to fail for real, from the environment.
 
-``OLIST_DW_FAIL_AT=<point>`` makes the run raise at that point; ``<point>:transient`` raises a serialization
-failure instead (the error class PostgreSQL gives a transaction that lost a race), and only on the first attempt,
-so tests can prove that a transient error is retried and the window still succeeds. Unset, a point costs one
-environment lookup.
+``OLIST_DW_FAIL_AT=<point>`` makes the run raise at that point. ``<point>:transient`` raises a serialization
+failure instead (the error class PostgreSQL gives a transaction that lost a race), and ``<point>:resource`` a
+resource failure (what dbt reports when the database runs out of memory or statement time); both only the first
+time the point is reached, so tests can prove the retry (or the split into smaller windows) then succeeds.
+Unset, a point costs one environment lookup.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import os
 
 import psycopg
+
+from runner.errors import ResourceFailure
 
 ENVIRONMENT_VARIABLE = "OLIST_DW_FAIL_AT"
 
@@ -30,3 +33,6 @@ def checkpoint(point: str) -> None:
     if wanted == f"{point}:transient" and point not in _fired:
         _fired.add(point)
         raise psycopg.errors.SerializationFailure(f"injected transient failure at {point}")
+    if wanted == f"{point}:resource" and point not in _fired:
+        _fired.add(point)
+        raise ResourceFailure(f"injected resource failure at {point}: out of memory")

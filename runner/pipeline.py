@@ -22,7 +22,7 @@ from openlineage.client.event_v2 import RunState
 from psycopg import sql
 
 from runner import database, dbt, faults, ledger, lineage, load, lock
-from runner.errors import DataQualityStop, TransientFailure, UsageError
+from runner.errors import DataQualityStop, ResourceFailure, TransientFailure, UsageError
 from runner.observability import log, stage
 from runner.settings import PIPELINE, Settings
 
@@ -173,63 +173,79 @@ class RunResult:
 
 
 def run_window(settings: Settings, dsn: str, window: Window, *, wait: bool = False) -> RunResult:
-    return run_windows(settings, dsn, [window], wait=wait)
+    [result] = run_windows(settings, dsn, [window], wait=wait)
+    return result
 
 
-def run_windows(settings: Settings, dsn: str, windows: list[Window], *, wait: bool = False) -> RunResult:
+def run_windows(settings: Settings, dsn: str, windows: list[Window], *, wait: bool = False) -> list[RunResult]:
     """Build contiguous windows with one ``dbt-ol build`` and publish them, holding the pipeline's lock.
 
     One dbt invocation covers all the windows: dbt re-parses the project whenever its vars change, so a window per
     invocation would pay that for every window. Building ``[first.start, last.end)`` at once gives the same tables,
     because every stage replaces or merges exactly the window it is given. The ledger still records each window.
+    When the database runs out of a resource (memory, statement time) the windows are built again in two halves,
+    down to one window: the result is one RunResult per group that was built.
     """
     windows = sorted(windows, key=lambda window: window.start)
     for before, after in itertools.pairwise(windows):
         if before.end != after.start:
             raise UsageError(f"windows to build together must be contiguous: {before} then {after}")
-    span = Window(windows[0].start, windows[-1].end)
-    runner_run_id = uuid.uuid4()
     with lock.pipeline_lock(dsn, PIPELINE, wait=wait), database.connect(dsn) as connection:
         dbt.ensure_packages(settings)
-        run_ids = ledger.start_windows(
-            connection,
-            PIPELINE,
-            [(window.start, window.end) for window in windows],
-            runner_run_id=runner_run_id,
-            openlineage_run_id=runner_run_id,
-        )
-        durations: dict[str, int] = {}
-        emit_lineage(settings, RunState.START, runner_run_id)
-        try:
-            with timed(durations, "build"):
-                for attempt in transient_retries():
-                    with attempt:
-                        faults.checkpoint("build")
-                        result = dbt.run_dbt(
-                            settings,
-                            ["build", "--exclude", *MART_MODELS_AND_DATA_TESTS],
-                            dsn=dsn,
-                            variables=span.as_dbt_vars(),
-                            parent_run_id=runner_run_id,
-                        )
-            with timed(durations, "publish"):
-                counts = publish(
-                    settings,
-                    dsn,
-                    connection,
-                    list(zip(run_ids, windows, strict=True)),
-                    durations,
-                    invocation_id=result.invocation_id,
-                    runner_run_id=runner_run_id,
-                )
-        except Exception as error:
-            ledger.record_failure(
-                connection, run_ids, error_class=type(error).__name__, message=str(error), stage_durations_ms=durations
+        return build_and_publish(settings, dsn, connection, windows)
+
+
+def build_and_publish(
+    settings: Settings, dsn: str, connection: psycopg.Connection, windows: list[Window]
+) -> list[RunResult]:
+    """One group of contiguous windows under the caller's lock; split in halves on a resource failure."""
+    span = Window(windows[0].start, windows[-1].end)
+    runner_run_id = uuid.uuid4()
+    run_ids = ledger.start_windows(
+        connection,
+        PIPELINE,
+        [(window.start, window.end) for window in windows],
+        runner_run_id=runner_run_id,
+        openlineage_run_id=runner_run_id,
+    )
+    durations: dict[str, int] = {}
+    emit_lineage(settings, RunState.START, runner_run_id)
+    try:
+        with timed(durations, "build"):
+            for attempt in transient_retries():
+                with attempt:
+                    faults.checkpoint("build")
+                    result = dbt.run_dbt(
+                        settings,
+                        ["build", "--exclude", *MART_MODELS_AND_DATA_TESTS],
+                        dsn=dsn,
+                        variables=span.as_dbt_vars(),
+                        parent_run_id=runner_run_id,
+                    )
+        with timed(durations, "publish"):
+            counts = publish(
+                settings,
+                dsn,
+                connection,
+                list(zip(run_ids, windows, strict=True)),
+                durations,
+                invocation_id=result.invocation_id,
+                runner_run_id=runner_run_id,
             )
-            emit_lineage(settings, RunState.FAIL, runner_run_id)
-            raise
+    except Exception as error:
+        ledger.record_failure(
+            connection, run_ids, error_class=type(error).__name__, message=str(error), stage_durations_ms=durations
+        )
+        emit_lineage(settings, RunState.FAIL, runner_run_id)
+        if isinstance(error, ResourceFailure) and len(windows) > 1:
+            half = len(windows) // 2
+            log.warning("splitting windows", windows=len(windows), into=[half, len(windows) - half])
+            return build_and_publish(settings, dsn, connection, windows[:half]) + build_and_publish(
+                settings, dsn, connection, windows[half:]
+            )
+        raise
     emit_lineage(settings, RunState.COMPLETE, runner_run_id)
-    return RunResult(runner_run_id, windows, result.invocation_id, counts)
+    return [RunResult(runner_run_id, windows, result.invocation_id, counts)]
 
 
 def emit_lineage(settings: Settings, state: RunState, runner_run_id: uuid.UUID) -> None:

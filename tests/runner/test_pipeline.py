@@ -209,7 +209,7 @@ def test_duplicate_keys_are_refused_before_merging_naming_the_key(settings, conn
 
 def test_windows_built_together_and_publish_atomic_with_the_ledger(settings, connection, tmp_path, monkeypatch):
     load_orders(connection, tmp_path / "batch1", FIRST_LOAD)
-    result = pipeline.run_windows(settings, settings.dsn, [JANUARY, FEBRUARY])
+    [result] = pipeline.run_windows(settings, settings.dsn, [JANUARY, FEBRUARY])
     ledger_rows = connection.execute(
         "select window_start, status, runner_run_id, dbt_invocation_id, row_counts->>'merged_orders'"
         " from metadata.window_runs order by window_start"
@@ -280,3 +280,24 @@ def test_split_cuts_ranges_into_calendar_steps():
     weeks = pipeline.split(pipeline.Window(datetime(2017, 1, 4), datetime(2017, 1, 17)), "week")
     assert [w.start.day for w in weeks] == [4, 9, 16]
     assert pipeline.split(window, None) == [window]
+
+
+def test_a_resource_failure_builds_the_windows_again_in_halves(settings, connection, tmp_path, monkeypatch):
+    load_orders(connection, tmp_path / "batch1", FIRST_LOAD)
+    monkeypatch.setenv("OLIST_DW_FAIL_AT", "build:resource")
+
+    results = pipeline.run_windows(settings, settings.dsn, [JANUARY, FEBRUARY])
+
+    assert [result.windows for result in results] == [[JANUARY], [FEBRUARY]]
+    rows = connection.execute(
+        "select window_start, window_end, status, error_class from metadata.window_runs"
+        " order by started_at, window_start"
+    ).fetchall()
+    assert rows == [
+        (JANUARY.start, JANUARY.end, "failed", "ResourceFailure"),
+        (FEBRUARY.start, FEBRUARY.end, "failed", "ResourceFailure"),
+        (JANUARY.start, JANUARY.end, "succeeded", None),
+        (FEBRUARY.start, FEBRUARY.end, "succeeded", None),
+    ]
+    assert ledger.failed_windows(connection, PIPELINE) == []
+    assert connection.execute("select count(*) from core.fact_orders").fetchone() == (3,)
