@@ -266,6 +266,32 @@ def db_start(settings: Settings) -> None:
     console.print(database.redact(_bootstrap(settings)))
 
 
+@db_group.command("migrate")
+@click.pass_obj
+def db_migrate(settings: Settings) -> None:
+    """Apply the runner's pending schema migrations (forward-only; safe to run twice, or by two runners at once)."""
+    dsn = settings.dsn or database.start_embedded(settings)
+    with database.connect(dsn) as connection:
+        applied = ledger.migrate(connection)
+    for migration in applied:
+        console.print(f"applied   {migration.version:04d}_{migration.name}")
+    if not applied:
+        console.print("up to date")
+
+
+@db_group.command("migrations")
+@click.pass_obj
+def db_migrations(settings: Settings) -> None:
+    """List the runner's schema migrations: applied (with when) or pending."""
+    dsn = settings.dsn or database.start_embedded(settings)
+    with database.connect(dsn) as connection:
+        applied = ledger.applied_migrations(connection)
+    for migration in ledger.migrations():
+        when = applied.get(migration.version)
+        state = f"applied {when:%Y-%m-%d %H:%M:%S %Z}" if when else "pending"
+        console.print(f"{migration.version:04d}_{migration.name}  {state}")
+
+
 @db_group.command("stop")
 @click.pass_obj
 def db_stop(settings: Settings) -> None:

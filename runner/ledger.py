@@ -54,6 +54,14 @@ def migrate(connection: psycopg.Connection) -> list[Migration]:
     return pending
 
 
+def applied_migrations(connection: psycopg.Connection) -> dict[int, datetime]:
+    """Applied migration versions and when they were applied (empty before the first migration)."""
+    exists = connection.execute("select to_regclass('metadata.schema_migrations') is not null").fetchone()[0]
+    if not exists:
+        return {}
+    return dict(connection.execute("select version, applied_at from metadata.schema_migrations").fetchall())
+
+
 def start_batch(connection: psycopg.Connection, source_dir: str) -> uuid.UUID:
     """Open a load batch and commit it, so that its files (each in its own transaction) can refer to it."""
     batch_id = uuid.uuid4()

@@ -1,6 +1,6 @@
-"""One processing window end to end: bootstrap the database, build the window with dbt, record it.
+"""Windows end to end: bootstrap the database, plan the windows, build them with dbt, publish and record them.
 
-Kept apart from the CLI so that tests and the demo call the same functions a command does.
+Kept apart from the CLI so that tests, benchmarks and the demo call the same functions a command does.
 """
 
 from __future__ import annotations
@@ -75,18 +75,18 @@ def make_window(start: datetime, end: datetime) -> Window:
     return Window(start, end)
 
 
-def month_windows(first: date, last: date) -> list[Window]:
-    """Calendar-month windows covering the days ``first``..``last``."""
-    windows = []
-    cursor = date(first.year, first.month, 1)
-    while cursor <= last:
-        following = date(cursor.year + cursor.month // 12, cursor.month % 12 + 1, 1)
-        windows.append(Window(datetime.combine(cursor, time_of_day()), datetime.combine(following, time_of_day())))
-        cursor = following
-    return windows
-
-
 STEPS = ("day", "week", "month")
+
+
+def next_month(day: date) -> date:
+    """The first day of the month after ``day``'s."""
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def month_windows(first: date, last: date) -> list[Window]:
+    """Whole calendar-month windows covering the days ``first``..``last``."""
+    start = datetime.combine(first.replace(day=1), time_of_day())
+    return split(Window(start, datetime.combine(next_month(last), time_of_day())), "month")
 
 
 def split(window: Window, step: str | None) -> list[Window]:
@@ -101,8 +101,7 @@ def split(window: Window, step: str | None) -> list[Window]:
         elif step == "week":
             cursor = datetime.combine(cursor.date() + timedelta(days=7 - cursor.weekday()), time_of_day())
         else:
-            first = cursor.date().replace(day=1)
-            cursor = datetime.combine(date(first.year + first.month // 12, first.month % 12 + 1, 1), time_of_day())
+            cursor = datetime.combine(next_month(cursor.date()), time_of_day())
         if cursor >= window.end:
             break
         bounds.append(cursor)

@@ -98,3 +98,16 @@ def test_window_runs_lists_newest_first_and_filters_by_status(connection):
     runs = ledger.window_runs(connection, PIPELINE)
     assert [(run.window_start, run.status) for run in runs] == [(FEB, "failed"), (JAN, "succeeded")]
     assert [run.window_start for run in ledger.window_runs(connection, PIPELINE, status="succeeded")] == [JAN]
+
+
+def test_db_migrations_lists_then_migrate_applies_once(dsn, run_cli):
+    before = run_cli("--dsn", dsn, "db", "migrations")
+    first = run_cli("--dsn", dsn, "db", "migrate")
+    second = run_cli("--dsn", dsn, "db", "migrate")
+    after = run_cli("--dsn", dsn, "db", "migrations")
+
+    names = [f"{migration.version:04d}_{migration.name}" for migration in ledger.migrations()]
+    assert before.stdout.splitlines() == [f"{name}  pending" for name in names]
+    assert first.stdout.splitlines() == [f"applied   {name}" for name in names]
+    assert second.stdout.strip() == "up to date"
+    assert all(line.split("  ")[1].startswith("applied ") for line in after.stdout.splitlines())
