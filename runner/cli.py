@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from runner import database, dbt, generate, ledger, lineage, load, metrics, pipeline, status
+from runner import database, dbt, generate, ledger, lineage, load, metrics, pipeline, report, status
 from runner.errors import EXIT_UNEXPECTED, EXIT_USAGE, RunnerError, UsageError
 from runner.observability import configure_logging, stage
 from runner.settings import PIPELINE, Settings
@@ -232,6 +232,17 @@ def deps_command(settings: Settings, force: bool) -> None:
     how = dbt.ensure_packages(settings, force=force)
     edr_dir = dbt.ensure_edr_packages(settings)
     console.print(f"dbt packages: {how}; Elementary CLI packages: {edr_dir}")
+
+
+@cli.command("report")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Where to write the HTML report.")
+@click.pass_obj
+def report_command(settings: Settings, out: Path | None) -> None:
+    """Write Elementary's HTML quality report (offline) and print its path."""
+    dsn = _bootstrap(settings)
+    with stage("report"):
+        path = report.elementary_report(settings, dsn, out)
+    click.echo(str(path))
 
 
 @cli.command("demo")

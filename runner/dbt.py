@@ -63,10 +63,18 @@ class DbtResult:
 
 
 def write_profile(settings: Settings, dsn: str) -> Path:
-    """Write ``profiles.yml`` for the database in use (git-ignored), so plain ``dbt`` commands work too."""
+    """Write ``profiles.yml`` for the database in use (git-ignored), so plain ``dbt`` commands work too.
+
+    It holds two profiles on the same database: ``olist_dw`` for the project and ``elementary`` (the schema where
+    the Elementary package keeps its results) for the Elementary CLI.
+    """
     settings.profiles_dir.mkdir(parents=True, exist_ok=True)
     path = settings.profiles_dir / "profiles.yml"
-    profile = {"olist_dw": {"target": "dev", "outputs": {"dev": database.profile_target(dsn)}}}
+    target = database.profile_target(dsn)
+    profile = {
+        "olist_dw": {"target": "dev", "outputs": {"dev": target}},
+        "elementary": {"target": "dev", "outputs": {"dev": {**target, "schema": "elementary"}}},
+    }
     text = "# Written by `python -m runner`; edit OLIST_DW_DSN instead.\n" + yaml.safe_dump(profile, sort_keys=False)
     if not path.exists() or path.read_text(encoding="utf-8") != text:
         path.write_text(text, encoding="utf-8")
@@ -150,10 +158,22 @@ def ensure_packages(settings: Settings, *, force: bool = False) -> str:
     return how
 
 
+def edr_packages_dir() -> Path:
+    """Where the Elementary CLI's internal dbt project keeps its packages.
+
+    Its dbt_project.yml reads DBT_PACKAGES_FOLDER, but its "is the package up to date" check looks only in the
+    project's own ``dbt_packages`` folder and runs ``dbt deps`` (the hub) when it finds nothing there: the packages
+    must be in that folder, and DBT_PACKAGES_FOLDER names the same one.
+    """
+    import elementary
+
+    return Path(elementary.__file__).resolve().parent / "monitor" / "dbt_project" / "dbt_packages"
+
+
 def ensure_edr_packages(settings: Settings) -> Path:
-    """Prepare the packages of the Elementary CLI's internal dbt project (read through DBT_PACKAGES_FOLDER)."""
+    """Prepare the packages of the Elementary CLI's internal dbt project, from the offline store."""
     packages = [LockedPackage(*spec) for spec in EDR_PACKAGES]
-    target = settings.edr_packages_dir
+    target = edr_packages_dir()
     if not _is_installed(target, packages):
         install_from_store(settings.package_store, target, packages)
         (target / INSTALLED_MARKER).write_text(_installed_marker(target, packages), encoding="utf-8")
@@ -186,7 +206,7 @@ def dbt_environment(settings: Settings, dsn: str | None) -> dict[str, str]:
     return environment
 
 
-def _executable(name: str) -> str:
+def executable(name: str) -> str:
     """A console script of this virtual environment, found beside the running interpreter."""
     candidate = Path(sys.executable).with_name(name)
     found = str(candidate) if candidate.exists() else shutil.which(name)
@@ -205,7 +225,7 @@ def run_dbt(
     parent_run_id: uuid.UUID | None = None,
 ) -> DbtResult:
     """Run one dbt command (through ``dbt-ol`` when lineage is wanted); raise with dbt's own summary on failure."""
-    command = [_executable("dbt-ol" if lineage else "dbt"), *arguments]
+    command = [executable("dbt-ol" if lineage else "dbt"), *arguments]
     if lineage:
         # dbt-ol reads the artefacts it turns into events from --target-path; it does not see DBT_TARGET_PATH.
         command += ["--target-path", str(settings.target_dir)]

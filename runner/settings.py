@@ -63,5 +63,5 @@ class Settings:
         return self.home / "dbt-logs"
 
     @property
-    def edr_packages_dir(self) -> Path:
-        return self.home / "edr-packages"
+    def report_file(self) -> Path:
+        return self.home / "reports" / "elementary_report.html"

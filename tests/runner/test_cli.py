@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import uuid
@@ -74,7 +75,16 @@ def test_bad_files_get_one_line_and_the_schema_code(run_cli, dsn, tmp_path, cont
 def test_demo_on_the_embedded_database_twice_gives_the_same_counts(run_cli, tmp_path):
     first = run_cli("demo")
     second = run_cli("demo")
+    report = run_cli("report")
     run_cli("db", "stop")
+
+    # Elementary's report, written offline, lists our models with the results of their tests, tracking off.
+    assert report.returncode == EXIT_OK, report.stderr[-3000:]
+    html = Path(report.stdout.strip()).read_text()
+    data = json.loads(base64.b64decode(re.search(r"elementaryData = JSON.parse\(atob\('([^']+)'\)\)", html)[1]))
+    assert "model.olist_dw.fact_orders" in data["models"]
+    assert data["test_results_totals"]["model.olist_dw.fact_orders"]["passed"] > 0
+    assert data["tracking"] is None
 
     assert first.returncode == EXIT_OK, first.stderr[-3000:]
     assert second.returncode == EXIT_OK, second.stderr[-3000:]
