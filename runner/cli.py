@@ -245,6 +245,23 @@ def report_command(settings: Settings, out: Path | None) -> None:
     click.echo(str(path))
 
 
+@cli.command("docs")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--no-serve", is_flag=True, help="Only generate the site; print where it is.")
+@click.pass_obj
+def docs_command(settings: Settings, port: int, no_serve: bool) -> None:
+    """Generate the dbt docs site (lineage from sources to the exposures) and serve it on localhost."""
+    dsn = _bootstrap(settings)
+    dbt.ensure_packages(settings)
+    with stage("docs"):
+        site = dbt.generate_docs(settings, dsn)
+    if no_serve:
+        click.echo(str(site / "index.html"))
+        return
+    console.print(f"serving dbt docs on http://127.0.0.1:{port} (Ctrl-C to stop)")
+    dbt.serve_docs(settings, dsn, port)
+
+
 @cli.command("demo")
 @click.option("--orders", default=DEMO_ORDERS, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=DEMO_SEED, show_default=True, type=int)

@@ -283,6 +283,29 @@ def failure_class(settings: Settings, output: str) -> type[PipelineFailure]:
     return PipelineFailure
 
 
+def generate_docs(settings: Settings, dsn: str) -> Path:
+    """``dbt docs generate``: the site (index.html, manifest, catalog) in the target folder, which it returns."""
+    run_dbt(settings, ["docs", "generate", "--target-path", str(settings.target_dir)], dsn=dsn, lineage=False)
+    return settings.target_dir
+
+
+def serve_docs(settings: Settings, dsn: str, port: int) -> None:
+    """``dbt docs serve`` on localhost only, until interrupted."""
+    command = [
+        executable("dbt"),
+        "docs",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-browser",
+        "--target-path",
+        str(settings.target_dir),
+    ]
+    subprocess.run(command, cwd=settings.project_dir, env=dbt_environment(settings, dsn), check=False)
+
+
 def failure_summary(output: str) -> str:
     """dbt's own account of what failed: its closing "Completed with N errors" section, else the last lines.
 

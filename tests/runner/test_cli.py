@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -14,6 +21,7 @@ import pytest
 
 from runner.errors import EXIT_ENVIRONMENT, EXIT_OK, EXIT_SCHEMA_MISMATCH, EXIT_USAGE
 from runner.olist import BY_ENTITY
+from runner.settings import PROJECT_DIR
 
 UNREACHABLE = "postgresql://postgres@127.0.0.1:1/olist_dw"
 
@@ -76,7 +84,19 @@ def test_demo_on_the_embedded_database_twice_gives_the_same_counts(run_cli, tmp_
     first = run_cli("demo")
     second = run_cli("demo")
     report = run_cli("report")
+    docs = run_cli("docs", "--no-serve")
+    served = fetch_served_docs(tmp_path / "home")
     run_cli("db", "stop")
+
+    # dbt docs: the lineage runs from the sources to the exposures of the marts' consumers, served on localhost.
+    assert docs.returncode == EXIT_OK, docs.stderr[-3000:]
+    site = Path(docs.stdout.strip()).parent
+    manifest = json.loads((site / "manifest.json").read_text())
+    dashboard = manifest["exposures"]["exposure.olist_dw.executive_dashboard"]
+    assert "model.olist_dw.mart_executive_kpis" in dashboard["depends_on"]["nodes"]
+    assert "model.olist_dw.fact_orders" in json.loads((site / "catalog.json").read_text())["nodes"]
+    assert served["index.html"].startswith(b"<!doctype html>") or b"<html" in served["index.html"][:2000]
+    assert b"executive_dashboard" in served["manifest.json"]
 
     # Elementary's report, written offline, lists our models with the results of their tests, tracking off.
     assert report.returncode == EXIT_OK, report.stderr[-3000:]
@@ -135,6 +155,36 @@ def test_demo_on_the_embedded_database_twice_gives_the_same_counts(run_cli, tmp_
     assert dbt_parents and dbt_parents <= runner_runs
     for event in events:
         assert_valid_run_event(event)
+
+
+def fetch_served_docs(home: Path) -> dict[str, bytes]:
+    """Start `runner docs` on a free localhost port, fetch the site's index and manifest, stop it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "runner", "docs", "--port", str(port)],
+        cwd=PROJECT_DIR,
+        env={**os.environ, "OLIST_DW_HOME": str(home)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: the dbt server it starts goes down with it
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                return {
+                    name: urllib.request.urlopen(f"http://127.0.0.1:{port}/{name}", timeout=5).read()
+                    for name in ("index.html", "manifest.json")
+                }
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(1)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
 
 
 def assert_valid_run_event(event: dict) -> None:
