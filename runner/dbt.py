@@ -91,15 +91,20 @@ def locked_packages(project_dir: Path) -> list[LockedPackage]:
     return packages
 
 
-def _installed_marker(packages_dir: Path, packages: list[LockedPackage]) -> str:
+def _installed_marker(packages: list[LockedPackage]) -> str:
     return json.dumps(sorted(package.archive_name for package in packages))
+
+
+def _mark_installed(packages_dir: Path, packages: list[LockedPackage]) -> None:
+    """Record which locked versions the folder holds, so the next command can skip the install."""
+    (packages_dir / INSTALLED_MARKER).write_text(_installed_marker(packages), encoding="utf-8")
 
 
 def _is_installed(packages_dir: Path, packages: list[LockedPackage]) -> bool:
     marker = packages_dir / INSTALLED_MARKER
     return (
         marker.exists()
-        and marker.read_text(encoding="utf-8") == _installed_marker(packages_dir, packages)
+        and marker.read_text(encoding="utf-8") == _installed_marker(packages)
         and all((packages_dir / package.name / "dbt_project.yml").exists() for package in packages)
     )
 
@@ -154,7 +159,7 @@ def ensure_packages(settings: Settings, *, force: bool = False) -> str:
     else:
         install_from_store(settings.package_store, packages_dir, packages)
         how = "store"
-    (packages_dir / INSTALLED_MARKER).write_text(_installed_marker(packages_dir, packages), encoding="utf-8")
+    _mark_installed(packages_dir, packages)
     return how
 
 
@@ -176,7 +181,7 @@ def ensure_edr_packages(settings: Settings) -> Path:
     target = edr_packages_dir()
     if not _is_installed(target, packages):
         install_from_store(settings.package_store, target, packages)
-        (target / INSTALLED_MARKER).write_text(_installed_marker(target, packages), encoding="utf-8")
+        _mark_installed(target, packages)
     return target
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 from prometheus_client import CollectorRegistry, Counter, Histogram, push_to_gateway, write_to_textfile
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from runner import database
 from runner.settings import PIPELINE
 
 STAGE_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
@@ -33,7 +33,7 @@ class LedgerCollector(Collector):
         self.dsn = dsn
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        with psycopg.connect(self.dsn, autocommit=True) as connection:
+        with database.connect(self.dsn) as connection:
             last_success, watermark, newest = connection.execute(
                 "select (select extract(epoch from max(finished_at)) from metadata.window_runs"
                 "        where pipeline = %s and status = 'succeeded'),"
