@@ -5,12 +5,35 @@
         - an unchanged row is left as it is (no new updated_at, no version bump), so re-runs are no-ops;
         - a new row is inserted with version 1.
         With window_column none the window is the whole table (reference data, merged whole each run).
+        Optimistic locking: the versions of the rows it is about to write are read first; a row is deleted or
+        updated only if it still has the version read (PostgreSQL re-checks the condition on the newest row
+        version when a concurrent writer got there first), and any row changed by someone else since it was
+        read fails the merge with a version conflict naming its key, so nothing is overwritten.
         PostgreSQL 15 has no MERGE ... WHEN NOT MATCHED BY SOURCE (that came in 17), hence the DELETE. -#}
     {%- set keys = [unique_key] if unique_key is string else unique_key -%}
     {%- set created_at, updated_at, version = audit_columns -%}
     {%- set compared = columns | reject('in', keys + [created_at, updated_at, version]) | list -%}
+    {%- set seen = target_relation.identifier ~ '__seen_versions' -%}
+    {%- set key_list = keys | join(', ') -%}
+    {%- set in_window = in_watermark_window('target.' ~ window_column) if window_column else 'true' -%}
+    {%- set target_keys_in_source -%}
+        ({% for key in keys %}target.{{ key }}{{ ', ' if not loop.last }}{% endfor %}) in (select {{ key_list }} from {{ source_relation }})
+    {%- endset -%}
+    {%- set joined_on_keys -%}
+        {% for key in keys %}seen.{{ key }} = target.{{ key }}{{ ' and ' if not loop.last }}{% endfor %}
+    {%- endset -%}
+    create temporary table {{ seen }} on commit drop as
+    select {{ key_list }}, {{ version }}
+    from {{ target_relation }} as target
+    where {{ in_window }} or {{ target_keys_in_source }};
+
+    {{ fault_point('merge_window.' ~ target_relation.identifier) }}
+
     delete from {{ target_relation }} as target
-    where {{ in_watermark_window('target.' ~ window_column) if window_column else 'true' }}
+    using {{ seen }} as seen
+    where {{ joined_on_keys }}
+        and target.{{ version }} = seen.{{ version }}
+        and {{ in_window }}
         and not exists (
             select 1
             from {{ source_relation }} as source
@@ -18,9 +41,16 @@
         );
 
     merge into {{ target_relation }} as target
-    using {{ source_relation }} as source
+    using (
+        select
+            source.*,
+            seen.{{ version }} as seen_version
+        from {{ source_relation }} as source
+        left join {{ seen }} as seen
+            on {% for key in keys %}seen.{{ key }} = source.{{ key }}{{ ' and ' if not loop.last }}{% endfor %}
+    ) as source
         on {% for key in keys %}target.{{ key }} = source.{{ key }}{{ ' and ' if not loop.last }}{% endfor %}
-    when matched and (
+    when matched and target.{{ version }} = source.seen_version and (
         {%- for column in compared %} target.{{ column }}{{ ',' if not loop.last }}{% endfor %}
     ) is distinct from (
         {%- for column in compared %} source.{{ column }}{{ ',' if not loop.last }}{% endfor %}
@@ -29,7 +59,9 @@
         {{ column }} = source.{{ column }},
         {%- endfor %}
         {{ updated_at }} = source.{{ updated_at }},
-        {{ version }} = target.{{ version }} + 1
+        {{ version }} = source.seen_version + 1
     when not matched then insert ({{ columns | join(', ') }})
     values ({% for column in columns %}source.{{ column }}{{ ', ' if not loop.last }}{% endfor %});
+
+    {{ assert_no_version_conflict(target_relation, keys, version, seen, in_window ~ ' or ' ~ target_keys_in_source) }}
 {%- endmacro %}

@@ -5,6 +5,8 @@
     delete from {{ target_relation }}
     where {{ in_watermark_window(window_column) }};
 
+    {{ fault_point('replace_window.' ~ target_relation.identifier) }}
+
     insert into {{ target_relation }} ({{ column_list }})
     select {{ column_list }}
     from {{ source_relation }};

@@ -5,17 +5,33 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-from datetime import date, timedelta
+import uuid
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import click
+import psycopg
 from prometheus_client import CollectorRegistry, start_http_server
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from runner import database, dbt, generate, ledger, lineage, load, metrics, pipeline, report, status
-from runner.errors import EXIT_UNEXPECTED, EXIT_USAGE, RunnerError, UsageError
+from runner import (
+    database,
+    dbt,
+    generate,
+    ledger,
+    lineage,
+    load,
+    lock,
+    marts,
+    metrics,
+    pipeline,
+    recovery,
+    report,
+    status,
+)
+from runner.errors import EXIT_ENVIRONMENT, EXIT_UNEXPECTED, EXIT_USAGE, RunnerError, UsageError
 from runner.observability import configure_logging, stage
 from runner.settings import PIPELINE, Settings
 
@@ -224,6 +240,105 @@ def runs_command(settings: Settings, run_status: str | None, limit: int, as_json
     console.print(table)
 
 
+@cli.group("rollback")
+def rollback_group() -> None:
+    """Undo a bad load (see `publish --rollback` for a bad mart deployment)."""
+
+
+@rollback_group.command("batch")
+@click.argument("batch_id")
+@click.option("--dry-run", is_flag=True, help="Only list the rows and windows it would change.")
+@click.option("--wait", is_flag=True, help="Wait for another runner's lock instead of failing at once.")
+@click.pass_obj
+def rollback_batch_command(settings: Settings, batch_id: str, dry_run: bool, wait: bool) -> None:
+    """Remove a load batch from raw and rebuild the windows it reached, as if it had never been loaded.
+
+    Safe to run again: after a crash it finishes the windows still to rebuild.
+    """
+    try:
+        batch = uuid.UUID(batch_id)
+    except ValueError as error:
+        raise UsageError(f"a batch id is a UUID (see metadata.load_batches); got {batch_id!r}") from error
+    dsn = _bootstrap(settings)
+    if dry_run:
+        with database.connect(dsn) as connection:
+            impact = recovery.batch_impact(connection, batch)
+    else:
+        with stage("rollback_batch", batch_id=batch_id):
+            impact = recovery.rollback_batch(settings, dsn, batch, wait=wait)
+    verb = "would remove" if dry_run else "removed"
+    if impact.rolled_back_at and dry_run:
+        console.print(f"batch {batch} was rolled back at {impact.rolled_back_at}")
+    for table, rows in impact.rows.items():
+        if rows:
+            console.print(f"{verb} {rows:>9,} rows from {table}")
+    for start, end, orders in impact.windows:
+        console.print(f"{'would rebuild' if dry_run else 'rebuilt'} window [{start}, {end}): {orders:,} orders touched")
+    if not impact.windows:
+        console.print("no built window holds this batch's rows: nothing to rebuild")
+
+
+@cli.command("restore")
+@click.argument("table", metavar="TABLE")
+@click.option("--as-of", "as_of_text", required=True, metavar="TIMESTAMP", help="e.g. 2026-11-27T08:00:00+00:00")
+@click.option("--dry-run", is_flag=True, help="Only print how many rows it would add, change and remove.")
+@click.option("--wait", is_flag=True, help="Wait for another runner's lock instead of failing at once.")
+@click.pass_obj
+def restore_command(settings: Settings, table: str, as_of_text: str, dry_run: bool, wait: bool) -> None:
+    """Rewrite a dimension (core.dim_customer, core.dim_product, core.dim_seller) as its snapshot held it.
+
+    One transaction; grants, indexes and the views reading the table keep working. A time without an offset
+    is in the database's time zone.
+    """
+    try:
+        as_of = datetime.fromisoformat(as_of_text)
+    except ValueError as error:
+        raise UsageError(f"--as-of must be an ISO time like 2026-11-27T08:00:00+00:00; got {as_of_text!r}") from error
+    dsn = _bootstrap(settings)
+    with lock.pipeline_lock(dsn, PIPELINE, wait=wait), database.connect(dsn) as connection:
+        plan = recovery.restore_dimension(connection, table, as_of, dry_run=dry_run)
+    verb = "would" if dry_run else "did"
+    console.print(
+        f"{table} as of {as_of}: {verb} add {plan.added:,} rows, change {plan.changed:,}, remove {plan.removed:,}"
+    )
+
+
+@cli.command("publish")
+@click.option("--rollback", "roll_back", is_flag=True, help="Return readers to the previous mart version.")
+@click.option("--force", is_flag=True, help="Build a new version even if the mart models did not change.")
+@click.option(
+    "--keep-days",
+    envvar="OLIST_DW_MART_KEEP_DAYS",
+    default=7,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Drop parked mart versions retired longer ago than this.",
+)
+@click.option("--wait", is_flag=True, help="Wait for another runner's lock instead of failing at once.")
+@click.pass_obj
+def publish_command(settings: Settings, roll_back: bool, force: bool, keep_days: float, wait: bool) -> None:
+    """Deploy the mart models blue/green: build a new version aside, check it, swap it in atomically.
+
+    Readers of mart.* see the old version whole until the swap commits, then the new one whole.
+    """
+    dsn = _bootstrap(settings)
+    with lock.pipeline_lock(dsn, PIPELINE, wait=wait), database.connect(dsn) as connection:
+        if roll_back:
+            publication = marts.rollback(connection)
+        else:
+            dbt.ensure_packages(settings)
+            with stage("publish"):
+                publication = marts.publish(settings, dsn, connection, keep_for=timedelta(days=keep_days), force=force)
+    if roll_back:
+        console.print(f"mart version {publication.version} active again (version {publication.previous} parked)")
+    elif publication.built:
+        console.print(f"mart version {publication.version} published (previous: {publication.previous or 'none'})")
+    else:
+        console.print(f"mart version {publication.version} is current: the mart models did not change")
+    for version in publication.dropped:
+        console.print(f"dropped mart version {version} (retention {keep_days:g} days)")
+
+
 @cli.command("deps")
 @click.option("--force", is_flag=True, help="Reinstall even when the locked versions are present.")
 @click.pass_obj
@@ -391,5 +506,10 @@ def main() -> None:
         _export_metrics()
         click.echo(f"error: {error}", err=True)
         sys.exit(error.exit_code)
+    except psycopg.OperationalError as error:
+        # The database went away mid-command (stopped, crashed, network): environment, not a bug.
+        metrics.errors.labels("DatabaseUnreachable").inc()
+        click.echo(f"error: lost the database: {str(error).strip().splitlines()[0]}", err=True)
+        sys.exit(EXIT_ENVIRONMENT)
     _export_metrics()
     sys.exit(code if isinstance(code, int) else 0)

@@ -252,7 +252,7 @@ def run_dbt(
     )
     output = completed.stdout + completed.stderr
     if completed.returncode != 0:
-        raise PipelineFailure(
+        raise failure_class(settings, output)(
             f"`dbt {' '.join(arguments)}` failed (exit {completed.returncode}):\n{failure_summary(output)}"
         )
     return DbtResult(invocation_id=_invocation_id(settings), output=output)
@@ -264,6 +264,8 @@ TRANSIENT_SIGNS = (
     "canceling statement due to lock timeout",
     "server closed the connection unexpectedly",
     "terminating connection due to administrator command",
+    # merge_window's optimistic lock: a row changed since it was read; another attempt reads it again.
+    "version conflict on",
 )
 
 

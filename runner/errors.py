@@ -64,3 +64,9 @@ class DataQualityStop(PipelineFailure):
     """Data tests failed before publish; the window stops and nothing is published."""
 
     exit_code = EXIT_DATA_QUALITY
+
+
+class VersionConflict(RunnerError):
+    """A row changed since it was read (optimistic locking): nothing was written; read again and retry."""
+
+    exit_code = EXIT_LOCK_HELD

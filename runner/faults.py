@@ -4,12 +4,17 @@
 failure instead (the error class PostgreSQL gives a transaction that lost a race), and ``<point>:resource`` a
 resource failure (what dbt reports when the database runs out of memory or statement time); both only the first
 time the point is reached, so tests can prove the retry (or the split into smaller windows) then succeeds.
-Unset, a point costs one environment lookup.
+``<point>:crash`` kills the runner there with SIGKILL, as a power cut or the OOM killer would: no exception
+handler, no ``finally``, no goodbye to the database. Unset, a point costs one environment lookup.
+
+Inside dbt's SQL the same role is played by the ``fault_point`` macro (``OLIST_DW_PAUSE_AT``), which holds a
+model's transaction open so that a test can kill the run there.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 
 import psycopg
 
@@ -33,6 +38,8 @@ def checkpoint(point: str) -> None:
     if wanted == f"{point}:transient" and point not in _fired:
         _fired.add(point)
         raise psycopg.errors.SerializationFailure(f"injected transient failure at {point}")
+    if wanted == f"{point}:crash":
+        os.kill(os.getpid(), signal.SIGKILL)
     if wanted == f"{point}:resource" and point not in _fired:
         _fired.add(point)
         raise ResourceFailure(f"injected resource failure at {point}: out of memory")

@@ -84,7 +84,8 @@ def finish_batch(connection: psycopg.Connection, batch_id: uuid.UUID, error: str
 def loaded_file_batch(connection: psycopg.Connection, content_sha256: str) -> uuid.UUID | None:
     """The batch that already loaded these exact bytes, if any."""
     row = connection.execute(
-        "select batch_id from metadata.loaded_files where content_sha256 = %s", (content_sha256,)
+        "select batch_id from metadata.loaded_files where content_sha256 = %s and rolled_back_at is null",
+        (content_sha256,),
     ).fetchone()
     return row[0] if row else None
 
@@ -250,3 +251,19 @@ def failed_windows(connection: psycopg.Connection, pipeline: str) -> list[tuple[
         """,
         (pipeline,),
     ).fetchall()
+
+
+def abandon_running(connection: psycopg.Connection, pipeline: str) -> int:
+    """Mark failed the windows left 'running' by a runner that died; call holding the pipeline's lock.
+
+    Whoever holds the lock is the only runner of the pipeline, so a window still 'running' belongs to a
+    runner that was killed (its transaction, and with it anything it had not committed, rolled back).
+    """
+    with connection.transaction():
+        cursor = connection.execute(
+            "update metadata.window_runs set status = 'failed', finished_at = clock_timestamp(),"
+            " error_class = 'Abandoned', error_message = 'the runner stopped before finishing this window'"
+            " where pipeline = %s and status = 'running'",
+            (pipeline,),
+        )
+    return cursor.rowcount

@@ -20,7 +20,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from runner import ledger
+from runner import faults, ledger
 from runner.errors import DataError, SchemaMismatchError, UsageError
 from runner.olist import BY_FILE_NAME, SOURCE_FILES, SourceFile
 
@@ -162,6 +162,7 @@ def copy_file(connection: psycopg.Connection, path: Path, source: SourceFile, ba
         with cursor.copy(statement) as copy, path.open("rb") as stream:
             while chunk := stream.read(CHUNK_BYTES):
                 copy.write(chunk)
+                faults.checkpoint("load.copy")
         return cursor.rowcount
 
 

@@ -6,7 +6,6 @@ Kept apart from the CLI so that tests, benchmarks and the demo call the same fun
 from __future__ import annotations
 
 import itertools
-import json
 import re
 import time
 import uuid
@@ -21,13 +20,12 @@ import tenacity
 from openlineage.client.event_v2 import RunState
 from psycopg import sql
 
-from runner import database, dbt, faults, ledger, lineage, load, lock
-from runner.errors import DataQualityStop, ResourceFailure, TransientFailure, UsageError
+from runner import database, dbt, faults, ledger, lineage, load, lock, marts
+from runner.errors import ResourceFailure, TransientFailure, UsageError
 from runner.observability import log, stage
 from runner.settings import PIPELINE, Settings
 
 WINDOW_SEPARATOR = ".."
-MARTS = "path:models/marts"
 # The runner builds everything but the marts with dbt, then refreshes and checks the marts itself, in the same
 # transaction that records the windows (see publish). The marts' unit tests run with `dbt build` by hand and in CI.
 MART_MODELS_AND_DATA_TESTS = ("path:models/marts,resource_type:model", "path:models/marts,test_type:data")
@@ -125,29 +123,46 @@ def pending_window(connection: psycopg.Connection) -> Window | None:
 def plan_backfill(
     connection: psycopg.Connection, window: Window, step: str, *, restate: bool = False
 ) -> list[list[Window]]:
-    """The windows of a range still to build (missing or failed; all with ``restate``), in contiguous groups.
+    """The windows of a range still to build (missing, failed or cut short; all with ``restate``), in groups.
 
-    Each group can be built with one dbt invocation (see run_windows).
+    A window is done when a succeeded run covers it and no run touching it (of any extent) failed, died or is
+    running since: a killed run over two months leaves both months to build again, even if each had
+    succeeded before. Each group can be built with one dbt invocation (see run_windows).
     """
-    done = set()
-    if not restate:
-        succeeded = connection.execute(
-            "select window_start, window_end from metadata.window_runs where pipeline = %s and status = 'succeeded'",
-            (PIPELINE,),
-        ).fetchall()
-        failed = set(ledger.failed_windows(connection, PIPELINE))
-        for candidate in split(window, step):
-            covered = any(start <= candidate.start and candidate.end <= end for start, end in succeeded)
-            if covered and (candidate.start, candidate.end) not in failed:
-                done.add(candidate)
+    candidates = split(window, step)
+    if restate:
+        return contiguous_groups(candidates)
+    runs = connection.execute(
+        "select window_start, window_end, status, started_at from metadata.window_runs where pipeline = %s",
+        (PIPELINE,),
+    ).fetchall()
+
+    def done(candidate: Window) -> bool:
+        covered_since = [
+            started
+            for start, end, status, started in runs
+            if status == "succeeded" and start <= candidate.start and candidate.end <= end
+        ]
+        spoiled_since = [
+            started
+            for start, end, status, started in runs
+            if status != "succeeded" and start < candidate.end and candidate.start < end
+        ]
+        return bool(covered_since) and max(covered_since) > max(
+            spoiled_since, default=datetime.min.replace(tzinfo=max(covered_since).tzinfo)
+        )
+
+    return contiguous_groups([candidate for candidate in candidates if not done(candidate)])
+
+
+def contiguous_groups(windows: list[Window]) -> list[list[Window]]:
+    """Distinct windows in order, grouped where each ends as the next starts (one dbt invocation per group)."""
     groups: list[list[Window]] = []
-    for candidate in split(window, step):
-        if candidate in done:
-            continue
-        if groups and groups[-1][-1].end == candidate.start:
-            groups[-1].append(candidate)
+    for window in sorted(set(windows), key=lambda window: (window.start, window.end)):
+        if groups and groups[-1][-1].end == window.start:
+            groups[-1].append(window)
         else:
-            groups.append([candidate])
+            groups.append([window])
     return groups
 
 
@@ -190,6 +205,9 @@ def run_windows(settings: Settings, dsn: str, windows: list[Window], *, wait: bo
         if before.end != after.start:
             raise UsageError(f"windows to build together must be contiguous: {before} then {after}")
     with lock.pipeline_lock(dsn, PIPELINE, wait=wait), database.connect(dsn) as connection:
+        abandoned = ledger.abandon_running(connection, PIPELINE)
+        if abandoned:
+            log.warning("windows of a runner that died marked failed", windows=abandoned)
         dbt.ensure_packages(settings)
         return build_and_publish(settings, dsn, connection, windows)
 
@@ -232,9 +250,14 @@ def build_and_publish(
                 runner_run_id=runner_run_id,
             )
     except Exception as error:
-        ledger.record_failure(
-            connection, run_ids, error_class=type(error).__name__, message=str(error), stage_durations_ms=durations
-        )
+        try:
+            ledger.record_failure(
+                connection, run_ids, error_class=type(error).__name__, message=str(error), stage_durations_ms=durations
+            )
+        except psycopg.OperationalError as lost:
+            # The database went away: the windows stay 'running' until the next runner marks them abandoned.
+            log.error("failure not recorded: the database is unreachable", error=str(lost))
+            raise error from None
         emit_lineage(settings, RunState.FAIL, runner_run_id)
         if isinstance(error, ResourceFailure) and len(windows) > 1:
             half = len(windows) // 2
@@ -243,6 +266,7 @@ def build_and_publish(
                 settings, dsn, connection, windows[half:]
             )
         raise
+    faults.checkpoint("publish.after_commit")
     emit_lineage(settings, RunState.COMPLETE, runner_run_id)
     return [RunResult(runner_run_id, windows, result.invocation_id, counts)]
 
@@ -284,20 +308,30 @@ def publish(
     """Refresh the marts, check them, mark the windows done and move the watermark: one transaction.
 
     There is no moment at which the ledger says a window is done and the marts do not show it, or the reverse:
-    a failed mart check rolls the refresh back with the ledger update.
+    a failed mart check rolls the refresh back with the ledger update. When the marts are missing (a new
+    database, a new mart, core rebuilt by hand) a new version is built first and activated in that transaction.
+    Changed mart definitions are not deployed by a window run: ``runner publish`` does that, as its own step.
     """
-    marts = ensure_marts(settings, dsn, connection)
-    checks = mart_checks(settings, dsn)
+    definitions = marts.definitions(settings, dsn)
+    new_version = None
+    current = marts.active(connection)
+    if not set(definitions.names) <= marts.materialized_views(connection, marts.SCHEMA):
+        new_version = marts.build(settings, dsn, connection, definitions)
+    elif current is not None and current.definition_sha256 != definitions.sha256:
+        log.warning(
+            "mart definitions changed since the active version; `runner publish` deploys them",
+            active_version=current.version,
+        )
     for attempt in transient_retries():
         with attempt, connection.transaction():
-            for mart in marts:
-                connection.execute(
-                    sql.SQL("refresh materialized view concurrently mart.{}").format(sql.Identifier(mart))
-                )
+            if new_version is not None:
+                marts.activate(connection, new_version)
+            else:
+                if current is None:
+                    marts.adopt(connection, definitions.sha256)
+                marts.refresh(connection)
             faults.checkpoint("publish.after_refresh")
-            failed = [name for name, query in checks.tests if failing_rows(connection, query)]
-            if failed:
-                raise DataQualityStop(f"mart checks failed, marts left as they were: {', '.join(sorted(failed))}")
+            marts.check(connection, definitions)
             counts = {str(run_id): window_row_counts(connection, window) for run_id, window in windows}
             ledger.record_success(
                 connection,
@@ -309,11 +343,11 @@ def publish(
                 row_counts={run_id: counts[str(run_id)] for run_id, _ in windows},
             )
             faults.checkpoint("publish.before_commit")
-    for mart in marts:
-        parents = checks.parents.get(mart, [])
+    for mart in definitions.names:
+        parents = definitions.parents.get(mart, [])
         without_failing(
             lambda mart=mart, parents=parents: lineage.emit_mart_published(
-                settings, dsn, f"mart.{mart}", parents, runner_run_id
+                settings, dsn, f"{marts.SCHEMA}.{mart}", parents, runner_run_id
             )
         )
     return counts
@@ -340,48 +374,6 @@ def transient_retries() -> tenacity.Retrying:
         ),
         reraise=True,
     )
-
-
-def ensure_marts(settings: Settings, dsn: str, connection: psycopg.Connection) -> list[str]:
-    """The marts' materialized views, created by dbt first if any is missing (a new database or a new mart)."""
-    expected = sorted(path.stem for path in (settings.project_dir / "models" / "marts").glob("mart_*.sql"))
-    existing = {row[0] for row in connection.execute("select matviewname from pg_matviews where schemaname = 'mart'")}
-    if not set(expected) <= existing:
-        dbt.run_dbt(settings, ["run", "--select", MARTS], dsn=dsn, lineage=False)
-    return expected
-
-
-@dataclass(frozen=True)
-class MartChecks:
-    """What publish needs from dbt's compiled project: the marts' checks, and each mart's upstream tables."""
-
-    tests: list[tuple[str, str]]
-    parents: dict[str, list[str]]
-
-
-def mart_checks(settings: Settings, dsn: str) -> MartChecks:
-    """The marts' error-severity data tests as SQL, compiled by dbt, to run inside the publish transaction."""
-    dbt.run_dbt(settings, ["compile", "--select", MARTS], dsn=dsn, lineage=False)
-    nodes = json.loads((settings.target_dir / "manifest.json").read_text(encoding="utf-8"))["nodes"]
-    tests = [
-        (node["name"], node["compiled_code"])
-        for node in nodes.values()
-        if node["resource_type"] == "test"
-        and node.get("compiled_code")
-        and node["original_file_path"].startswith("models/marts/")
-        and node["config"]["severity"].lower() == "error"
-    ]
-    parents = {
-        node["name"]: [f"{nodes[parent]['schema']}.{nodes[parent]['alias']}" for parent in node["depends_on"]["nodes"]]
-        for node in nodes.values()
-        if node["resource_type"] == "model" and node["original_file_path"].startswith("models/marts/")
-    }
-    return MartChecks(tests, parents)
-
-
-def failing_rows(connection: psycopg.Connection, query: str) -> int:
-    """How many rows a dbt data test returns (0 means it passes)."""
-    return connection.execute(f"select count(*) from ({query}) as failures").fetchone()[0]
 
 
 WINDOWED_TABLES = {

@@ -12,13 +12,13 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import conninfo
+from psycopg import conninfo, sql
 
 from runner import database, pipeline
 from runner.settings import PROJECT_DIR, Settings
@@ -52,6 +52,59 @@ def dsn(server_dsn: str) -> Iterator[str]:
     yield conninfo.make_conninfo(server_dsn, dbname=name)
     with psycopg.connect(server_dsn, autocommit=True) as admin:
         admin.execute(f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture
+def new_database(server_dsn: str) -> Iterator[Callable[[], str]]:
+    """Make more fresh databases in one test (a clean reference build beside the one under test, say)."""
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"olist_test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(server_dsn, autocommit=True) as admin:
+            admin.execute(f'create database "{name}"')
+        made.append(name)
+        return conninfo.make_conninfo(server_dsn, dbname=name)
+
+    yield make
+    with psycopg.connect(server_dsn, autocommit=True) as admin:
+        for name in made:
+            admin.execute(f'drop database if exists "{name}" with (force)')
+
+
+AUDIT_COLUMNS = ("created_at", "updated_at", "version")
+
+
+def warehouse_checksums(dsn: str) -> dict[str, str]:
+    """A checksum of every core table and mart, over their business columns (audit columns left out).
+
+    Two warehouses built from the same data by different histories (a crash and a re-run, a rollback) must
+    agree on every business value; when and how often a row was rewritten may differ.
+    """
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        relations = connection.execute(
+            "select namespace.nspname, class.relname from pg_class as class"
+            " join pg_namespace as namespace on namespace.oid = class.relnamespace"
+            " where namespace.nspname in ('core', 'mart') and class.relkind in ('r', 'm') order by 1, 2"
+        ).fetchall()
+        checksums = {}
+        for schema, name in relations:
+            columns = [
+                row[0]
+                for row in connection.execute(
+                    "select attname from pg_attribute where attrelid = %s::regclass and attnum > 0"
+                    " and not attisdropped order by attnum",
+                    (f"{schema}.{name}",),
+                )
+                if row[0] not in AUDIT_COLUMNS
+            ]
+            row_text = sql.SQL("row({})::text").format(sql.SQL(", ").join(map(sql.Identifier, columns)))
+            query = sql.SQL(
+                "select count(*) || ':' || coalesce(md5(string_agg({row}, E'\\n' order by {row})), '')"
+                " from {schema}.{name}"
+            ).format(row=row_text, schema=sql.Identifier(schema), name=sql.Identifier(name))
+            checksums[f"{schema}.{name}"] = connection.execute(query).fetchone()[0]
+    return checksums
 
 
 @pytest.fixture

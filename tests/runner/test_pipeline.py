@@ -270,6 +270,26 @@ def test_backfill_plans_missing_and_failed_windows_in_contiguous_groups(connecti
     assert [[window.start.day for window in group] for group in restated] == [[1, 2, 3, 4, 5, 6, 7]]
 
 
+def test_backfill_rebuilds_days_a_later_run_over_them_failed_or_died_in(connection):
+    days = pipeline.split(pipeline.Window(datetime(2017, 1, 1), datetime(2017, 1, 4)), "day")
+    runs = ledger.start_windows(
+        connection, PIPELINE, [(day.start, day.end) for day in days], runner_run_id=uuid.uuid4()
+    )
+    with connection.transaction():
+        ledger.record_success(
+            connection, runs, PIPELINE, days[-1].end, invocation_id=None, stage_durations_ms={}, row_counts={}
+        )
+    # A run over days 2 and 3 together was killed: its ledger row says 'running' until the next runner comes.
+    ledger.start_windows(connection, PIPELINE, [(days[1].start, days[2].end)], runner_run_id=uuid.uuid4())
+
+    planned = pipeline.plan_backfill(connection, pipeline.Window(days[0].start, days[-1].end), "day")
+    abandoned = ledger.abandon_running(connection, PIPELINE)
+
+    assert [[window.start.day for window in group] for group in planned] == [[2, 3]]
+    assert abandoned == 1
+    assert ledger.failed_windows(connection, PIPELINE) == [(days[1].start, days[2].end)]
+
+
 def test_split_cuts_ranges_into_calendar_steps():
     window = pipeline.Window(datetime(2017, 1, 30, 12), datetime(2017, 3, 2))
     assert [(w.start.isoformat(), w.end.isoformat()) for w in pipeline.split(window, "month")] == [
