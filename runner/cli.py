@@ -380,11 +380,14 @@ def docs_command(settings: Settings, port: int, no_serve: bool) -> None:
 @cli.command("demo")
 @click.option("--orders", default=DEMO_ORDERS, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=DEMO_SEED, show_default=True, type=int)
+@click.option(
+    "--dirty", default=0.0, show_default=True, type=click.FloatRange(0, 1), help="Rate of real-data defects to inject."
+)
 @click.pass_obj
-def demo_command(settings: Settings, orders: int, seed: int) -> None:
+def demo_command(settings: Settings, orders: int, seed: int, dirty: float) -> None:
     """Generate a small dataset, load it and build it month by month; safe to run again."""
-    data_dir = settings.home / "demo-data"
-    generate.generate(generate.GenerateOptions(data_dir, orders, DEMO_START, DEMO_DAYS, seed))
+    data_dir = settings.home / ("demo-data-dirty" if dirty else "demo-data")
+    generate.generate(generate.GenerateOptions(data_dir, orders, DEMO_START, DEMO_DAYS, seed, dirty))
     dsn = _bootstrap(settings)
     _load(settings, dsn, data_dir)
     last_day = DEMO_START + timedelta(days=DEMO_DAYS - 1)

@@ -12,7 +12,7 @@ EXIT_UNEXPECTED = 1
 EXIT_USAGE = 2
 EXIT_DATA_QUALITY = 3
 EXIT_SCHEMA_MISMATCH = 4
-EXIT_LOCK_HELD = 5
+EXIT_LOCK_HELD = 5  # also a version conflict: someone else is writing; try again
 EXIT_ENVIRONMENT = 6
 
 

@@ -10,7 +10,7 @@ from psycopg import sql
 from rich.console import Console
 from rich.table import Table
 
-from runner import ledger
+from runner import ledger, marts
 from runner.settings import PIPELINE
 
 LAYER_SCHEMAS = ("raw", "staging", "core", "snapshots", "mart")
@@ -53,10 +53,27 @@ def collect(connection: psycopg.Connection) -> dict[str, Any]:
         # How much loaded data the watermark has not reached yet (None when it is caught up).
         "processing_lag_seconds": lag.total_seconds() if lag else None,
         "gaps": [{"start": start, "end": end} for start, end in ledger.gaps(connection, PIPELINE)],
-        "failed_windows": [{"start": start, "end": end} for start, end in ledger.failed_windows(connection, PIPELINE)],
+        "failed_windows": [
+            {"start": start, "end": end, "reason": reason} for start, end, reason in failure_reasons(connection)
+        ],
+        # Blue/green marts: the version readers see, and the versions kept to roll back to.
+        "mart_versions": [dataclasses.asdict(version) for version in marts.versions(connection)],
         "recent_runs": [dataclasses.asdict(run) for run in ledger.window_runs(connection, PIPELINE, limit=RECENT_RUNS)],
         "rows": dict(layer_row_counts(connection)),
     }
+
+
+def failure_reasons(connection: psycopg.Connection) -> list[tuple[Any, Any, str]]:
+    """The failed windows with the error class and first line of their latest failure."""
+    reasons = []
+    for start, end in ledger.failed_windows(connection, PIPELINE):
+        error_class, message = connection.execute(
+            "select error_class, error_message from metadata.window_runs where pipeline = %s and status = 'failed'"
+            " and window_start = %s and window_end = %s order by started_at desc limit 1",
+            (PIPELINE, start, end),
+        ).fetchone()
+        reasons.append((start, end, f"{error_class}: {(message or '').strip().splitlines()[0] if message else ''}"))
+    return reasons
 
 
 def render(console: Console, report: dict[str, Any]) -> None:
@@ -69,7 +86,13 @@ def render(console: Console, report: dict[str, Any]) -> None:
     for gap in report["gaps"]:
         console.print(f"[red]gap[/]       [{gap['start']}, {gap['end']}) was never processed")
     for window in report["failed_windows"]:
-        console.print(f"[red]failed[/]    [{window['start']}, {window['end']})")
+        console.print(f"[red]failed[/]    [{window['start']}, {window['end']}): {window['reason']}")
+    for version in report["mart_versions"]:
+        if version["status"] == "active":
+            console.print(f"marts     version {version['version']} active since {version['activated_at']}")
+    kept = [str(version["version"]) for version in report["mart_versions"] if version["status"] == "retired"]
+    if kept:
+        console.print(f"marts     kept to roll back to: version {', '.join(kept)}")
     runs = Table("window", "status", "finished", "error", title="Recent runs")
     for run in report["recent_runs"]:
         runs.add_row(

@@ -6,7 +6,9 @@ where the suite may create and drop databases).
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -140,3 +142,65 @@ def run_cli(tmp_path: Path):
         )
 
     return run
+
+
+ARTIFACTS = PROJECT_DIR / "test-artifacts"
+
+
+class Browser:
+    """Headless Chromium (Debian's ``chromium``), driven from its command line: the page as a person sees it.
+
+    ``text`` is the rendered page's visible text after its scripts ran; ``screenshot`` saves a PNG under the
+    git-ignored ``test-artifacts/screenshots``. No network: background networking is off, pages are local.
+    """
+
+    def __init__(self, executable: str, profile_dir: Path) -> None:
+        self.executable = executable
+        self.profile_dir = profile_dir
+
+    def _run(self, url: str, *flags: str) -> str:
+        completed = subprocess.run(
+            [
+                self.executable,
+                "--headless",
+                "--no-sandbox",  # as root (CI containers) Chromium refuses to start with its sandbox
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+                "--no-first-run",
+                f"--user-data-dir={self.profile_dir}",
+                "--window-size=1400,1000",
+                "--virtual-time-budget=20000",  # let the page's scripts fetch and render before the capture
+                *flags,
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+        assert completed.returncode == 0, completed.stderr[-3000:]
+        return completed.stdout
+
+    def text(self, url: str) -> str:
+        """The page's visible text, whitespace collapsed."""
+        dom = self._run(url, "--dump-dom")
+        dom = re.sub(r"<(script|style)\b.*?</\1>", " ", dom, flags=re.S)
+        return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", dom)))
+
+    def screenshot(self, url: str, name: str) -> Path:
+        path = ARTIFACTS / "screenshots" / f"{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._run(url, f"--screenshot={path}")
+        assert path.stat().st_size > 10_000, f"{path} is (nearly) empty"
+        return path
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Browser:
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        if os.environ.get("OLIST_DW_REQUIRE_BROWSER"):
+            pytest.fail("headless Chromium is required here but not installed (Debian: apt-get install chromium)")
+        pytest.skip("headless Chromium is not installed (Debian: apt-get install chromium)")
+    return Browser(executable, tmp_path_factory.mktemp("chromium-profile"))

@@ -80,13 +80,30 @@ def test_bad_files_get_one_line_and_the_schema_code(run_cli, dsn, tmp_path, cont
     assert_one_clear_line(completed, EXIT_SCHEMA_MISMATCH, expected)
 
 
-def test_demo_on_the_embedded_database_twice_gives_the_same_counts(run_cli, tmp_path):
+def test_demo_on_the_embedded_database_twice_gives_the_same_counts(run_cli, tmp_path, browser):
     first = run_cli("demo")
     second = run_cli("demo")
     report = run_cli("report")
     docs = run_cli("docs", "--no-serve")
-    served = fetch_served_docs(tmp_path / "home")
+    served, pages = fetch_served_docs(tmp_path / "home", browser)
     run_cli("db", "stop")
+
+    # As a person sees them in a browser: the docs site's lineage from staging to the marts and their consumers ...
+    fact_orders, dashboard_page = (text.replace(" ", "") for text in pages)
+    assert "fact_orders" in fact_orders and "DependsOn" in fact_orders and "stg_olist__orders" in fact_orders
+    assert "mart_executive_kpis" in fact_orders  # referenced by
+    assert "Executivedashboard" in dashboard_page and "mart_executive_kpis" in dashboard_page
+    # ... and Elementary's report listing our tests with their results.
+    report_url = Path(report.stdout.strip()).as_uri()
+    tests_page = browser.text(report_url + "#/report/test-results")
+    rows = re.findall(
+        r"\b((?:stg_olist__|dim_|fact_|mart_)\w+) (\S+) (\w+) (\w+) dbt [\d/]+ [\d:]+ [AP]M (Passed|Failed|Warning)",
+        tests_page,
+    )
+    assert len(rows) >= 10 and {row[4] for row in rows} == {"Passed"}, tests_page[:3000]
+    assert int(re.search(r"Passed \((\d+)\)", tests_page)[1]) > 100
+    browser.screenshot(report_url + "#/report/test-results", "elementary_test_results")
+    browser.screenshot(report_url, "elementary_dashboard")
 
     # dbt docs: the lineage runs from the sources to the exposures of the marts' consumers, served on localhost.
     assert docs.returncode == EXIT_OK, docs.stderr[-3000:]
@@ -157,8 +174,8 @@ def test_demo_on_the_embedded_database_twice_gives_the_same_counts(run_cli, tmp_
         assert_valid_run_event(event)
 
 
-def fetch_served_docs(home: Path) -> dict[str, bytes]:
-    """Start `runner docs` on a free localhost port, fetch the site's index and manifest, stop it."""
+def fetch_served_docs(home: Path, browser) -> tuple[dict[str, bytes], list[str]]:
+    """Start `runner docs` on a free localhost port; fetch the site's files, open two pages in Chromium; stop it."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -174,14 +191,23 @@ def fetch_served_docs(home: Path) -> dict[str, bytes]:
         deadline = time.monotonic() + 120
         while True:
             try:
-                return {
+                files = {
                     name: urllib.request.urlopen(f"http://127.0.0.1:{port}/{name}", timeout=5).read()
                     for name in ("index.html", "manifest.json")
                 }
+                break
             except OSError:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise
                 time.sleep(1)
+        site = f"http://127.0.0.1:{port}/#!"
+        pages = [
+            browser.text(f"{site}/model/model.olist_dw.fact_orders"),
+            browser.text(f"{site}/exposure/exposure.olist_dw.executive_dashboard"),
+        ]
+        browser.screenshot(f"{site}/model/model.olist_dw.fact_orders", "dbt_docs_fact_orders")
+        browser.screenshot(f"{site}/overview?g_v=1&g_i=%2Bexposure:executive_dashboard", "dbt_docs_lineage_graph")
+        return files, pages
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)

@@ -17,10 +17,13 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
@@ -174,13 +177,17 @@ def marts_of(dsn: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def own_server(tmp_path: Path) -> tuple[Path, Settings, str]:
-    """An embedded server of the test's own (it is killed), started by this process, not by the runner."""
-    home = tmp_path / "home"
+def own_server() -> Iterator[tuple[Path, Settings, str]]:
+    """An embedded server of the test's own (it is killed), started by this process, not by the runner.
+
+    Its folder is outside pytest's temporary root, for the reason given in conftest's ``server_dsn``.
+    """
+    home = Path(tempfile.mkdtemp(prefix="olist-dw-crash-"))
     settings = replace(Settings.from_environment(), home=home, dsn=None)
     dsn = database.start_embedded(settings)
     yield home, settings, dsn
     database.stop_embedded(settings)
+    shutil.rmtree(home, ignore_errors=True)
 
 
 def test_kill_minus_9_anywhere_then_a_plain_run_converges(own_server, extract, reference):

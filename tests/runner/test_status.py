@@ -47,7 +47,7 @@ def test_status_reports_watermark_lag_a_gap_and_a_failed_window(connection):
     assert report["newest_loaded_purchase"] == datetime(2017, 4, 20, 10)
     assert report["processing_lag_seconds"] == (datetime(2017, 4, 20, 10) - APR).total_seconds()
     assert report["gaps"] == [{"start": FEB, "end": MAR}]
-    assert report["failed_windows"] == [{"start": FEB, "end": MAR}]
+    assert report["failed_windows"] == [{"start": FEB, "end": MAR, "reason": "DataQualityStop: tests failed"}]
     assert [run["status"] for run in report["recent_runs"]] == ["failed", "succeeded", "succeeded"]
     assert report["rows"]["raw.orders"] == 1
 
