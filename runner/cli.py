@@ -14,7 +14,7 @@ import psycopg
 from prometheus_client import CollectorRegistry, start_http_server
 from rich.console import Console
 from rich.progress import Progress
-from rich.table import Table
+from rich.table import Column, Table
 
 from runner import (
     database,
@@ -337,6 +337,34 @@ def publish_command(settings: Settings, roll_back: bool, force: bool, keep_days:
         console.print(f"mart version {publication.version} is current: the mart models did not change")
     for version in publication.dropped:
         console.print(f"dropped mart version {version} (retention {keep_days:g} days)")
+
+
+@cli.command("batches")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (one JSON array).")
+@click.pass_obj
+def batches_command(settings: Settings, limit: int, as_json: bool) -> None:
+    """The load batches, newest first: their ids (for `rollback batch`), sources, files and rows."""
+    dsn = _bootstrap(settings)
+    with database.connect(dsn) as connection:
+        batches = ledger.load_batches(connection, limit=limit)
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(batch) for batch in batches], default=str, indent=2))
+        return
+    # The id is what an operator copies: never shortened, whatever the terminal's width.
+    table = Table(Column("batch", min_width=36, overflow="fold"), "started", "status", "files", "rows", "source")
+    table.add_column("rolled back")
+    for batch in batches:
+        table.add_row(
+            str(batch.batch_id),
+            f"{batch.started_at:%Y-%m-%d %H:%M:%S}",
+            batch.status,
+            str(batch.files),
+            f"{batch.rows:,}",
+            batch.source_dir,
+            f"{batch.rolled_back_at:%Y-%m-%d %H:%M:%S}" if batch.rolled_back_at else "",
+        )
+    console.print(table)
 
 
 @cli.command("deps")

@@ -109,6 +109,36 @@ def record_file(
 
 
 @dataclass(frozen=True)
+class LoadBatch:
+    """One ``runner load``, as ``batches`` shows it: what an operator needs to pick a batch to roll back."""
+
+    batch_id: uuid.UUID
+    source_dir: str
+    status: str
+    started_at: datetime
+    files: int
+    rows: int
+    rolled_back_at: datetime | None
+
+
+def load_batches(connection: psycopg.Connection, *, limit: int = 20) -> list[LoadBatch]:
+    """The newest load batches first, with how many files and rows each loaded."""
+    rows = connection.execute(
+        """
+        select batches.batch_id, batches.source_dir, batches.status, batches.started_at,
+            count(files.file_name), cast(coalesce(sum(files.row_count), 0) as bigint), batches.rolled_back_at
+        from metadata.load_batches as batches
+        left join metadata.loaded_files as files on files.batch_id = batches.batch_id
+        group by batches.batch_id
+        order by batches.started_at desc
+        limit %s
+        """,
+        (limit,),
+    ).fetchall()
+    return [LoadBatch(*row) for row in rows]
+
+
+@dataclass(frozen=True)
 class WindowRun:
     """One row of the window ledger, as ``runs`` and ``status`` show it."""
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from datetime import datetime
 
 import psycopg
 
-from runner import ledger
+from runner import ledger, load
 from runner.settings import PIPELINE
 
 JAN, FEB, MAR, APR = (datetime(2017, month, 1) for month in (1, 2, 3, 4))
@@ -111,3 +112,23 @@ def test_db_migrations_lists_then_migrate_applies_once(dsn, run_cli):
     assert first.stdout.splitlines() == [f"applied   {name}" for name in names]
     assert second.stdout.strip() == "up to date"
     assert all(line.split("  ")[1].startswith("applied ") for line in after.stdout.splitlines())
+
+
+def test_batches_lists_each_load_with_its_files_and_rows(connection, dsn, run_cli, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "olist_sellers_dataset.csv").write_text(
+        "seller_id,seller_zip_code_prefix,seller_city,seller_state\ns1,01001,sao paulo,SP\ns2,01002,sao paulo,SP\n"
+    )
+    loaded = load.load_directory(connection, folder)
+
+    completed = run_cli("--dsn", dsn, "batches", "--json")
+
+    assert completed.returncode == 0, completed.stderr
+    [batch] = json.loads(completed.stdout)
+    assert (batch["batch_id"], batch["files"], batch["rows"], batch["rolled_back_at"]) == (
+        str(loaded.batch_id),
+        1,
+        2,
+        None,
+    )
