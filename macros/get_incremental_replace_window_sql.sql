@@ -5,5 +5,6 @@
         source_relation=arg_dict['temp_relation'],
         window_column=config.require('window_column'),
         columns=arg_dict['dest_columns'] | map(attribute='quoted') | list,
+        include_unplaced=config.get('replace_unplaced_rows', false),
     )) }}
 {%- endmacro %}

@@ -78,13 +78,20 @@ def _bootstrap(settings: Settings) -> str:
 @click.option("--start", default=DEMO_START.isoformat(), show_default=True, help="First purchase day.")
 @click.option("--days", default=DEMO_DAYS, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=DEMO_SEED, show_default=True, type=int)
-@click.option("--dirty", default=0.0, show_default=True, type=click.FloatRange(0, 1), help="Rate of real-data defects.")
-def generate_command(out_dir: Path, orders: int, start: str, days: int, seed: int, dirty: float) -> None:
+@click.option("--dirty", default=0.0, show_default=True, type=click.FloatRange(0, 1), help="Rate of real-data quirks.")
+@click.option(
+    "--malformed", default=0.0, show_default=True, type=click.FloatRange(0, 1), help="Rate of rows breaking a row rule."
+)
+def generate_command(
+    out_dir: Path, orders: int, start: str, days: int, seed: int, dirty: float, malformed: float
+) -> None:
     """Write the nine Olist CSV files (Kaggle names and headers), deterministic for a seed."""
     first_day = pipeline.parse_bound(start, "--start").date()
-    counts = generate.generate(generate.GenerateOptions(out_dir, orders, first_day, days, seed, dirty))
-    for file_name, rows in counts.items():
+    extract = generate.generate(generate.GenerateOptions(out_dir, orders, first_day, days, seed, dirty, malformed))
+    for file_name, rows in extract.rows.items():
         console.print(f"{rows:>9,} rows  {out_dir / file_name}")
+    if extract.malformed:
+        console.print(f"{len(extract.malformed):>9,} rows break a row rule (the quarantine should hold them)")
 
 
 @cli.command("load")
@@ -409,13 +416,13 @@ def docs_command(settings: Settings, port: int, no_serve: bool) -> None:
 @click.option("--orders", default=DEMO_ORDERS, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=DEMO_SEED, show_default=True, type=int)
 @click.option(
-    "--dirty", default=0.0, show_default=True, type=click.FloatRange(0, 1), help="Rate of real-data defects to inject."
+    "--dirty", default=0.0, show_default=True, type=click.FloatRange(0, 1), help="Rate of real-data quirks, and of rows breaking a row rule (quarantined), to inject."
 )
 @click.pass_obj
 def demo_command(settings: Settings, orders: int, seed: int, dirty: float) -> None:
     """Generate a small dataset, load it and build it month by month; safe to run again."""
     data_dir = settings.home / ("demo-data-dirty" if dirty else "demo-data")
-    generate.generate(generate.GenerateOptions(data_dir, orders, DEMO_START, DEMO_DAYS, seed, dirty))
+    generate.generate(generate.GenerateOptions(data_dir, orders, DEMO_START, DEMO_DAYS, seed, dirty, malformed=dirty))
     dsn = _bootstrap(settings)
     _load(settings, dsn, data_dir)
     last_day = DEMO_START + timedelta(days=DEMO_DAYS - 1)

@@ -5,8 +5,9 @@ tested (and benchmarked) on files shaped exactly like it. This module fakes them
 same options, byte-identical files. It deliberately mimics what the loader must survive in the real files even
 when the data is clean: a byte-order mark on the customers file, CRLF line endings in the reviews file, no newline
 after the last sellers row, ids quoted only when they start with a digit, review messages spanning several lines.
-With ``dirty > 0`` it also injects the data-quality defects of the real data (see ``Defect``), so that the dbt
-tests and quarantine rules have something real to catch.
+With ``dirty > 0`` it also injects the data-quality quirks of the real data (see ``Defect``), which the pipeline
+must take in its stride; with ``malformed > 0``, rows that break the row rules (see ``Malformation``), which it
+must quarantine. The generator returns where it put each of those, so a test can hold the quarantine to it.
 
 Rows are streamed order by order into all files at once; only id pools (products, sellers, a sample of returning
 buyers) and the set of zip prefixes used are kept in memory, so a million orders fit in a modest footprint.
@@ -41,6 +42,7 @@ class GenerateOptions:
     days: int
     seed: int
     dirty: float = 0.0
+    malformed: float = 0.0
 
     def __post_init__(self) -> None:
         if self.orders < 1:
@@ -49,10 +51,29 @@ class GenerateOptions:
             raise ValueError(f"days must be at least 1, got {self.days}")
         if not 0.0 <= self.dirty <= 1.0:
             raise ValueError(f"dirty must be a rate between 0 and 1, got {self.dirty}")
+        if not 0.0 <= self.malformed <= 1.0:
+            raise ValueError(f"malformed must be a rate between 0 and 1, got {self.malformed}")
 
 
-def generate(options: GenerateOptions) -> dict[str, int]:
-    """Write the nine files into out_dir (created if missing); return rows written per file name."""
+@dataclass(frozen=True)
+class MalformedRow:
+    """A row written to break a row rule: where it is, and the rule the quarantine must give."""
+
+    file_name: str
+    line: int
+    rule: str
+
+
+@dataclass(frozen=True)
+class Extract:
+    """What ``generate`` wrote: rows per file name, and every row that the quarantine must hold."""
+
+    rows: dict[str, int]
+    malformed: list[MalformedRow]
+
+
+def generate(options: GenerateOptions) -> Extract:
+    """Write the nine files into out_dir (created if missing); say what was written and what is malformed."""
     options.out_dir.mkdir(parents=True, exist_ok=True)
     return _Generator(options).run()
 
@@ -78,6 +99,24 @@ class Defect(Enum):
     UNKNOWN_PRODUCT = "order item whose product_id is not in the products file"
     UNKNOWN_SELLER = "order item whose seller_id is not in the sellers file"
     UNKNOWN_CUSTOMER = "order whose customer_id is not in the customers file"
+
+
+class Malformation(Enum):
+    """Rows that break a row rule, each injected at rate ``malformed``: (the rule that catches it, what it is)."""
+
+    ORDER_REPEATED = ("duplicate_key", "an order's row twice in the file: the first one is quarantined")
+    UNPARSEABLE_PURCHASE_TIME = (
+        "unparseable_timestamp",
+        "purchase time as 05/01/2017 10:00; the order's items, payments, review and customer become orphans",
+    )
+    PAYMENT_VALUE_WITH_COMMA = ("unparseable_number", "payment value 12,34: a spreadsheet's decimal comma")
+    REVIEW_WITHOUT_ID = ("missing_key", "review with an empty review_id")
+    REVIEW_SCORE_OUT_OF_RANGE = ("out_of_range", "review score 0")
+    IMPOSSIBLE_ANSWER_DATE = ("unparseable_timestamp", "review answered on the 30th of February")
+
+    @property
+    def rule(self) -> str:
+        return self.value[0]
 
 
 class _Location(NamedTuple):
@@ -235,6 +274,12 @@ _MESSY_MESSAGES = (
     'Comprei 2, veio 1 só "incompleto"\n\natendimento não responde',
 )
 
+_REVIEW_MALFORMATIONS = (
+    Malformation.REVIEW_WITHOUT_ID,
+    Malformation.REVIEW_SCORE_OUT_OF_RANGE,
+    Malformation.IMPOSSIBLE_ANSWER_DATE,
+)
+
 _NEEDS_QUOTES = re.compile(r'[",\r\n]')
 _DIGITS = frozenset("0123456789")
 
@@ -267,6 +312,8 @@ class _CsvFile:
 
     def __init__(self, directory: Path, source: SourceFile) -> None:
         self.rows = 0
+        self.name = source.file_name
+        self._next_line = 2  # the header is line 1
         self._layout = _LAYOUTS.get(source.entity, _Layout())
         # Hex ids only: order_item_id is a sequence number within its order, and the export never quotes it.
         self._is_id = tuple(column.endswith("_id") and column != "order_item_id" for column in source.columns)
@@ -275,10 +322,14 @@ class _CsvFile:
             self._stream.write("\ufeff")
         self._stream.write(",".join(source.columns))
 
-    def write(self, *values: str) -> None:
+    def write(self, *values: str) -> int:
+        """Write one row; return the line it starts on, as an editor counts (quoted line breaks count)."""
         self._stream.write(self._layout.line_end)
         self._stream.write(",".join(_field(value, is_id) for value, is_id in zip(values, self._is_id, strict=True)))
         self.rows += 1
+        line = self._next_line
+        self._next_line += 1 + sum(value.count("\n") for value in values)
+        return line
 
     def close(self) -> None:
         if self._layout.final_newline:
@@ -296,9 +347,9 @@ class _Defects:
     def __init__(self, rate: float, rng: random.Random) -> None:
         self._rate = rate
         self._rng = rng
-        self._seen: set[tuple[Defect, str]] = set()
+        self._seen: set[tuple[Defect | Malformation, str]] = set()
 
-    def __call__(self, defect: Defect, scope: str = "") -> bool:
+    def __call__(self, defect: Defect | Malformation, scope: str = "") -> bool:
         if self._rate == 0.0:
             return False
         if (defect, scope) not in self._seen:
@@ -355,6 +406,10 @@ class _Generator:
         self._rng = random.Random(options.seed)  # noqa: S311 - reproducible fake data, not secrets
         defect_rng = random.Random(self._rng.getrandbits(64))  # noqa: S311 - same
         self._defects = _Defects(options.dirty, defect_rng)
+        # Its own stream, not drawn from the main one: the same seed gives the same extract with or without it.
+        self._malformations = _Defects(options.malformed, random.Random(options.seed ^ 0x6D616C66))  # noqa: S311
+        self._malformed_rows: list[MalformedRow] = []
+        self._cascading = False  # writing the rows of an order whose own row is malformed: all become orphans
         self._start = _midnight(options.start)
         self._files: dict[str, _CsvFile] = {}
         self._zips: dict[str, _Location] = {}
@@ -376,7 +431,22 @@ class _Generator:
             for _ in range(self._options.orders):
                 self._write_order()
             self._write_geolocation()
-        return {source.file_name: self._files[source.entity].rows for source in SOURCE_FILES}
+        rows = {source.file_name: self._files[source.entity].rows for source in SOURCE_FILES}
+        return Extract(rows, self._malformed_rows)
+
+    def _malformed(self, malformation: Malformation) -> bool:
+        """Whether to break this row; never inside an order already broken, whose rows are orphans anyway."""
+        return not self._cascading and self._malformations(malformation)
+
+    def _mark(self, entity: str, line: int, rule: str) -> None:
+        self._malformed_rows.append(MalformedRow(self._files[entity].name, line, rule))
+
+    def _write(self, entity: str, *values: str) -> int:
+        """Write a row of the current order's subtree; inside a broken order it is an orphan for the quarantine."""
+        line = self._files[entity].write(*values)
+        if self._cascading:
+            self._mark(entity, line, "orphan_order")
+        return line
 
     def _new_id(self) -> str:
         return f"{self._rng.getrandbits(128):032x}"
@@ -428,22 +498,32 @@ class _Generator:
 
     def _write_order(self) -> None:
         order_id = self._new_id()
+        broken = self._malformed(Malformation.UNPARSEABLE_PURCHASE_TIME)
+        self._cascading = broken
         customer_id = self._write_customer()
         status, timeline = self._timeline()
-        self._files["orders"].write(
+        purchase = timeline.purchase.strftime("%d/%m/%Y %H:%M") if broken else _stamp(timeline.purchase)
+        row = (
             order_id,
             customer_id,
             status,
-            _stamp(timeline.purchase),
+            purchase,
             _stamp(timeline.approved),
             _stamp(timeline.carrier),
             _stamp(timeline.delivered),
             _stamp(timeline.estimate),
         )
+        line = self._files["orders"].write(*row)
+        if broken:
+            self._mark("orders", line, Malformation.UNPARSEABLE_PURCHASE_TIME.rule)
+        elif self._malformed(Malformation.ORDER_REPEATED):
+            self._files["orders"].write(*row)
+            self._mark("orders", line, Malformation.ORDER_REPEATED.rule)
         total = self._write_items(order_id, timeline.purchase)
         if not self._defects(Defect.ORDER_WITHOUT_PAYMENTS):
             self._write_payments(order_id, total)
         self._write_review(order_id, timeline)
+        self._cascading = False
 
     def _write_customer(self) -> str:
         """A fresh customer_id per order (as Olist does); the person behind it sometimes comes back."""
@@ -458,7 +538,7 @@ class _Generator:
                 self._returning.append(person)
             else:
                 self._returning[self._rng.randrange(_RETURNING_POOL)] = person
-        self._files["customers"].write(customer_id, *person)
+        self._write("customers", customer_id, *person)
         return customer_id
 
     def _timeline(self) -> tuple[str, _Timeline]:
@@ -501,8 +581,15 @@ class _Generator:
             if item is None or rng.random() >= _REPEAT_ITEM_RATE:
                 item = self._pick_item()
             product_id, seller_id, price, freight = item
-            self._files["order_items"].write(
-                order_id, str(number), product_id, seller_id, shipping_limit, _money(price), _money(freight)
+            self._write(
+                "order_items",
+                order_id,
+                str(number),
+                product_id,
+                seller_id,
+                shipping_limit,
+                _money(price),
+                _money(freight),
             )
             total += price + freight
         return total
@@ -536,7 +623,18 @@ class _Generator:
             payments.append(("voucher", 1, 0))
         for position, (kind, installments, cents) in enumerate(payments, start=1):
             sequential = position + 1 if gap and position > 1 else position
-            self._files["order_payments"].write(order_id, str(sequential), kind, str(installments), _money(cents))
+            value = _money(cents)
+            comma = self._malformed(Malformation.PAYMENT_VALUE_WITH_COMMA)
+            line = self._write(
+                "order_payments",
+                order_id,
+                str(sequential),
+                kind,
+                str(installments),
+                value.replace(".", ",") if comma else value,
+            )
+            if comma:
+                self._mark("order_payments", line, Malformation.PAYMENT_VALUE_WITH_COMMA.rule)
 
     def _installments(self, payment_type: str) -> int:
         if payment_type != "credit_card":
@@ -562,10 +660,17 @@ class _Generator:
         else:
             message = rng.choice(_MESSAGES) if rng.random() < _MESSAGE_RATE else ""
         created = self._review_creation(timeline)
-        answered = created + timedelta(days=rng.randint(1, 2), seconds=rng.randrange(_DAY))
-        self._files["order_reviews"].write(
-            review_id, order_id, str(score), title, message, _stamp(created), _stamp(answered)
-        )
+        answered = _stamp(created + timedelta(days=rng.randint(1, 2), seconds=rng.randrange(_DAY)))
+        malformation = next((kind for kind in _REVIEW_MALFORMATIONS if self._malformed(kind)), None)
+        if malformation is Malformation.REVIEW_WITHOUT_ID:
+            review_id = ""
+        elif malformation is Malformation.REVIEW_SCORE_OUT_OF_RANGE:
+            score = 0
+        elif malformation is Malformation.IMPOSSIBLE_ANSWER_DATE:
+            answered = answered[:5] + "02-30" + answered[10:]
+        line = self._write("order_reviews", review_id, order_id, str(score), title, message, _stamp(created), answered)
+        if malformation is not None:
+            self._mark("order_reviews", line, malformation.rule)
 
     def _review_creation(self, timeline: _Timeline) -> datetime:
         """The survey goes out the day after delivery, or after the promised date when nothing arrived."""

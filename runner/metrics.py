@@ -38,7 +38,7 @@ class LedgerCollector(Collector):
                 "select (select extract(epoch from max(finished_at)) from metadata.window_runs"
                 "        where pipeline = %s and status = 'succeeded'),"
                 " (select extract(epoch from watermark) from metadata.watermarks where pipeline = %s),"
-                " (select extract(epoch from max(cast(nullif(order_purchase_timestamp, '') as timestamp)))"
+                " (select extract(epoch from max(metadata.purchase_time(order_purchase_timestamp)))"
                 "  from raw.orders)",
                 (PIPELINE, PIPELINE),
             ).fetchone()

@@ -111,7 +111,7 @@ def pending_window(connection: psycopg.Connection) -> Window | None:
     """From the watermark (or the first purchase loaded) to the end of the day of the newest purchase loaded."""
     first, newest = connection.execute(
         "select min(purchased_at), max(purchased_at) from ("
-        " select cast(nullif(order_purchase_timestamp, '') as timestamp) as purchased_at from raw.orders) as loaded"
+        " select metadata.purchase_time(order_purchase_timestamp) as purchased_at from raw.orders) as loaded"
     ).fetchone()
     if newest is None:
         return None
@@ -387,6 +387,11 @@ WINDOWED_TABLES = {
     "merged_payments": ("core.fact_payments", "order_purchased_at"),
     "merged_reviews": ("core.fact_reviews", "order_purchased_at"),
     "merged_customers": ("core.dim_customer", "order_purchased_at"),
+    "quarantined_orders": ("quarantine.orders", "order_purchased_at"),
+    "quarantined_order_items": ("quarantine.order_items", "order_purchased_at"),
+    "quarantined_order_payments": ("quarantine.order_payments", "order_purchased_at"),
+    "quarantined_order_reviews": ("quarantine.order_reviews", "order_purchased_at"),
+    "quarantined_customers": ("quarantine.customers", "order_purchased_at"),
 }
 
 
@@ -394,8 +399,8 @@ def window_row_counts(connection: psycopg.Connection, window: Window) -> dict[st
     """Rows per layer for one window: raw orders loaded for it, then what staging and core hold of it."""
     counts = {
         "loaded_orders": connection.execute(
-            "select count(*) from raw.orders where cast(nullif(order_purchase_timestamp, '') as timestamp)"
-            " >= %s and cast(nullif(order_purchase_timestamp, '') as timestamp) < %s",
+            "select count(*) from raw.orders where metadata.purchase_time(order_purchase_timestamp)"
+            " >= %s and metadata.purchase_time(order_purchase_timestamp) < %s",
             (window.start, window.end),
         ).fetchone()[0]
     }

@@ -62,7 +62,7 @@ def batch_impact(connection: psycopg.Connection, batch_id: uuid.UUID) -> BatchIm
         f"""
         with touched as ({TOUCHED_ORDERS}),
         purchases as (
-            select orders.order_id, cast(nullif(orders.order_purchase_timestamp, '') as timestamp) as purchased_at
+            select orders.order_id, metadata.purchase_time(orders.order_purchase_timestamp) as purchased_at
             from raw.orders as orders
             join touched on touched.order_id = orders.order_id
         ),

@@ -36,7 +36,7 @@ def layer_row_counts(connection: psycopg.Connection) -> list[tuple[str, int]]:
 def collect(connection: psycopg.Connection) -> dict[str, Any]:
     """The pipeline's state, from the ledger and the warehouse alone."""
     newest_purchase, last_load = connection.execute(
-        "select (select max(cast(nullif(order_purchase_timestamp, '') as timestamp)) from raw.orders),"
+        "select (select max(metadata.purchase_time(order_purchase_timestamp)) from raw.orders),"
         " (select max(loaded_at) from metadata.loaded_files)"
     ).fetchone()
     last_success = connection.execute(

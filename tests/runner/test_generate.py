@@ -37,7 +37,7 @@ ID_QUOTING_FILES = ("customers", "orders", "order_items", "order_payments", "pro
 
 
 def run(directory: Path, *, orders: int = 2000, seed: int = 7, dirty: float = 0.0) -> dict[str, int]:
-    return generate(GenerateOptions(directory, orders=orders, start=START, days=DAYS, seed=seed, dirty=dirty))
+    return generate(GenerateOptions(directory, orders=orders, start=START, days=DAYS, seed=seed, dirty=dirty)).rows
 
 
 def read_rows(directory: Path, entity: str) -> list[dict[str, str]]:

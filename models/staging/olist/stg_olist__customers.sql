@@ -11,22 +11,13 @@
 
 with
 
-source as (
+-- The latest load of each customer that passed the row rules, in the window of the order naming it.
+clean_rows as (
 
-    select * from {{ source('olist', 'customers') }}
-
-),
-
--- Olist issues one customer_id per order, so a customer belongs to the window of the order that names it;
--- a customer no order names belongs to no window.
-orders_in_window as (
-
-    select
-        customer_id,
-        min(purchased_at) as purchased_at
-    from {{ ref('stg_olist__orders') }}
-    where {{ in_watermark_window('purchased_at') }}
-    group by customer_id
+    select * from {{ ref('base_olist__customers') }}
+    where
+        disposition = 'clean'
+        and {{ in_watermark_window('order_purchased_at') }}
 
 ),
 
@@ -35,35 +26,23 @@ renamed as (
     select
         customer_id,
         customer_unique_id,
+        batch_id,
         {{ zip_code_prefix('customer_zip_code_prefix') }} as customer_zip_code_prefix,
         {{ normalize_city('customer_city') }} as customer_city,
         upper(trim(customer_state)) as customer_state,
-        _batch_id as batch_id,
-        _loaded_at as loaded_at,
-        _raw_id as raw_id
-    from source
-
-),
-
-deduplicated as (
-
-    {{ dbt_utils.deduplicate(
-        relation='renamed',
-        partition_by='customer_id',
-        order_by='loaded_at desc, raw_id desc',
-    ) }}
+        order_purchased_at,
+        loaded_at
+    from clean_rows
 
 )
 
 select
-    deduplicated.customer_id,
-    deduplicated.customer_unique_id,
-    deduplicated.batch_id,
-    deduplicated.customer_zip_code_prefix,
-    deduplicated.customer_city,
-    deduplicated.customer_state,
-    orders_in_window.purchased_at as order_purchased_at,
-    deduplicated.loaded_at
-from deduplicated
-inner join orders_in_window
-    on deduplicated.customer_id = orders_in_window.customer_id
+    customer_id,
+    customer_unique_id,
+    batch_id,
+    customer_zip_code_prefix,
+    customer_city,
+    customer_state,
+    order_purchased_at,
+    loaded_at
+from renamed

@@ -11,20 +11,13 @@
 
 with
 
-source as (
+-- The latest load of each payment that passed the row rules (its order staged too), in its order's window.
+clean_rows as (
 
-    select * from {{ source('olist', 'order_payments') }}
-
-),
-
--- A payment belongs to the window of its order; a payment whose order is not in raw belongs to no window.
-orders_in_window as (
-
-    select
-        order_id,
-        purchased_at
-    from {{ ref('stg_olist__orders') }}
-    where {{ in_watermark_window('purchased_at') }}
+    select * from {{ ref('base_olist__order_payments') }}
+    where
+        disposition = 'clean'
+        and {{ in_watermark_window('order_purchased_at') }}
 
 ),
 
@@ -33,35 +26,23 @@ renamed as (
     select
         order_id,
         cast(payment_sequential as integer) as payment_sequential,
+        batch_id,
         lower(trim(payment_type)) as payment_type,
         cast(payment_installments as integer) as payment_installments,
         cast(payment_value as numeric(12, 2)) as payment_value,
-        _batch_id as batch_id,
-        _loaded_at as loaded_at,
-        _raw_id as raw_id
-    from source
-
-),
-
-deduplicated as (
-
-    {{ dbt_utils.deduplicate(
-        relation='renamed',
-        partition_by='order_id, payment_sequential',
-        order_by='loaded_at desc, raw_id desc',
-    ) }}
+        order_purchased_at,
+        loaded_at
+    from clean_rows
 
 )
 
 select
-    deduplicated.order_id,
-    deduplicated.payment_sequential,
-    deduplicated.batch_id,
-    deduplicated.payment_type,
-    deduplicated.payment_installments,
-    deduplicated.payment_value,
-    orders_in_window.purchased_at as order_purchased_at,
-    deduplicated.loaded_at
-from deduplicated
-inner join orders_in_window
-    on deduplicated.order_id = orders_in_window.order_id
+    order_id,
+    payment_sequential,
+    batch_id,
+    payment_type,
+    payment_installments,
+    payment_value,
+    order_purchased_at,
+    loaded_at
+from renamed

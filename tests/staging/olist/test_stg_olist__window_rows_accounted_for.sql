@@ -1,70 +1,68 @@
--- Every raw row of the window is either staged or set aside by a documented rule:
---   superseded: an older load of a key that a later load replaced (dedup rule: the latest load wins);
---   the window's rows are those of its orders (children and customers through their order).
--- Returns one row per entity whose counts do not add up.
+-- Every raw row of the window is accounted for: loaded = staged + quarantined, plus the rows a later batch
+-- superseded (a restatement, not a defect). A row belongs to the window of its order's purchase time; rows no
+-- window can claim (their order's time is unknown) must all be in quarantine, whatever the window.
+-- Returns one row per entity (and placed / unplaced) whose counts do not add up.
 
 {{ config(tags=['reconciliation']) }}
 
 with
 
-orders_in_window as (
-
-    select
-        order_id,
-        customer_id
-    from {{ ref('stg_olist__orders') }}
-    where {{ in_watermark_window('purchased_at') }}
-
-),
-
-raw_counts as (
+raw_rows as (
 
     select
         'orders' as entity,
-        count(*) as raw_rows,
-        count(distinct raw_orders.order_id) as distinct_keys
-    from {{ source('olist', 'orders') }} as raw_orders
-    inner join orders_in_window
-        on raw_orders.order_id = orders_in_window.order_id
+        order_purchased_at is null as is_unplaced,
+        disposition
+    from {{ ref('base_olist__orders') }}
+    where {{ in_watermark_window('order_purchased_at') }} or order_purchased_at is null
 
     union all
 
     select
         'order_items' as entity,
-        count(*) as raw_rows,
-        count(distinct concat_ws('|', raw_items.order_id, raw_items.order_item_id)) as distinct_keys
-    from {{ source('olist', 'order_items') }} as raw_items
-    inner join orders_in_window
-        on raw_items.order_id = orders_in_window.order_id
+        order_purchased_at is null as is_unplaced,
+        disposition
+    from {{ ref('base_olist__order_items') }}
+    where {{ in_watermark_window('order_purchased_at') }} or order_purchased_at is null
 
     union all
 
     select
         'order_payments' as entity,
-        count(*) as raw_rows,
-        count(distinct concat_ws('|', raw_payments.order_id, raw_payments.payment_sequential)) as distinct_keys
-    from {{ source('olist', 'order_payments') }} as raw_payments
-    inner join orders_in_window
-        on raw_payments.order_id = orders_in_window.order_id
+        order_purchased_at is null as is_unplaced,
+        disposition
+    from {{ ref('base_olist__order_payments') }}
+    where {{ in_watermark_window('order_purchased_at') }} or order_purchased_at is null
 
     union all
 
     select
         'order_reviews' as entity,
-        count(*) as raw_rows,
-        count(distinct concat_ws('|', raw_reviews.review_id, raw_reviews.order_id)) as distinct_keys
-    from {{ source('olist', 'order_reviews') }} as raw_reviews
-    inner join orders_in_window
-        on raw_reviews.order_id = orders_in_window.order_id
+        order_purchased_at is null as is_unplaced,
+        disposition
+    from {{ ref('base_olist__order_reviews') }}
+    where {{ in_watermark_window('order_purchased_at') }} or order_purchased_at is null
 
     union all
 
     select
         'customers' as entity,
-        count(*) as raw_rows,
-        count(distinct raw_customers.customer_id) as distinct_keys
-    from {{ source('olist', 'customers') }} as raw_customers
-    where raw_customers.customer_id in (select orders_in_window.customer_id from orders_in_window)
+        order_purchased_at is null as is_unplaced,
+        disposition
+    from {{ ref('base_olist__customers') }}
+    where {{ in_watermark_window('order_purchased_at') }} or order_purchased_at is null
+
+),
+
+loaded_counts as (
+
+    select
+        entity,
+        is_unplaced,
+        count(*) as loaded_rows,
+        count(*) filter (where disposition = 'superseded') as superseded_rows
+    from raw_rows
+    group by 1, 2
 
 ),
 
@@ -108,14 +106,76 @@ staged_counts as (
     from {{ ref('stg_olist__customers') }}
     where {{ in_watermark_window('order_purchased_at') }}
 
+),
+
+quarantined_counts as (
+
+    select
+        'orders' as entity,
+        order_purchased_at is null as is_unplaced,
+        count(*) as quarantined_rows
+    from {{ ref('quarantine_olist__orders') }}
+    where {{ in_watermark_window('order_purchased_at') }} or order_purchased_at is null
+    group by 1, 2
+
+    union all
+
+    select
+        'order_items' as entity,
+        order_purchased_at is null as is_unplaced,
+        count(*) as quarantined_rows
+    from {{ ref('quarantine_olist__order_items') }}
+    where {{ in_watermark_window('order_purchased_at') }} or order_purchased_at is null
+    group by 1, 2
+
+    union all
+
+    select
+        'order_payments' as entity,
+        order_purchased_at is null as is_unplaced,
+        count(*) as quarantined_rows
+    from {{ ref('quarantine_olist__order_payments') }}
+    where {{ in_watermark_window('order_purchased_at') }} or order_purchased_at is null
+    group by 1, 2
+
+    union all
+
+    select
+        'order_reviews' as entity,
+        order_purchased_at is null as is_unplaced,
+        count(*) as quarantined_rows
+    from {{ ref('quarantine_olist__order_reviews') }}
+    where {{ in_watermark_window('order_purchased_at') }} or order_purchased_at is null
+    group by 1, 2
+
+    union all
+
+    select
+        'customers' as entity,
+        order_purchased_at is null as is_unplaced,
+        count(*) as quarantined_rows
+    from {{ ref('quarantine_olist__customers') }}
+    where {{ in_watermark_window('order_purchased_at') }} or order_purchased_at is null
+    group by 1, 2
+
 )
 
 select
-    raw_counts.entity,
-    raw_counts.raw_rows,
-    staged_counts.staged_rows,
-    raw_counts.raw_rows - raw_counts.distinct_keys as superseded_rows
-from raw_counts
-inner join staged_counts
-    on raw_counts.entity = staged_counts.entity
-where raw_counts.raw_rows != staged_counts.staged_rows + (raw_counts.raw_rows - raw_counts.distinct_keys)
+    loaded_counts.entity,
+    loaded_counts.is_unplaced,
+    loaded_counts.loaded_rows,
+    loaded_counts.superseded_rows,
+    coalesce(quarantined_counts.quarantined_rows, 0) as quarantined_rows,
+    case when loaded_counts.is_unplaced then 0 else coalesce(staged_counts.staged_rows, 0) end as staged_rows
+from loaded_counts
+left join staged_counts
+    on loaded_counts.entity = staged_counts.entity
+left join quarantined_counts
+    on
+        loaded_counts.entity = quarantined_counts.entity
+        and loaded_counts.is_unplaced = quarantined_counts.is_unplaced
+where
+    loaded_counts.loaded_rows
+    != loaded_counts.superseded_rows
+    + coalesce(quarantined_counts.quarantined_rows, 0)
+    + case when loaded_counts.is_unplaced then 0 else coalesce(staged_counts.staged_rows, 0) end

@@ -1,0 +1,95 @@
+-- Every raw payment row with its verdict (clean, superseded or quarantined) and the window it belongs to:
+-- its order's purchase time. stg_olist__order_payments stages the clean rows; quarantine_olist__order_payments the rest.
+
+{%- set checks = column_checks('order_id', 'id') + column_checks('payment_sequential', 'position')
+    + [duplicate_key_check(['order_id', 'payment_sequential']), orphan_order_check()]
+    + column_checks('payment_installments', 'integer')
+    + column_checks('payment_value', 'amount') %}
+{%- do checks.append({
+    'rule': 'out_of_range',
+    'fails': 'cast(payment_installments as integer) < 0',
+    'reason': "format('payment_installments %s is negative', payment_installments)",
+}) %}
+{%- do checks.append({
+    'rule': 'out_of_range',
+    'fails': 'cast(payment_value as numeric) < 0',
+    'reason': "format('payment_value %s is negative', payment_value)",
+}) %}
+
+with
+
+source as (
+
+    select * from {{ source('olist', 'order_payments') }}
+
+),
+
+orders as (
+
+    select
+        order_id,
+        disposition,
+        quarantine_rule,
+        order_purchased_at
+    from {{ ref('base_olist__orders') }}
+    where is_latest_of_key
+
+),
+
+located as (
+
+    select
+        source.*,
+        orders.disposition as order_disposition,
+        orders.quarantine_rule as order_quarantine_rule,
+        orders.order_purchased_at,
+        {{ source_line() }} as source_line,
+        row_number() over latest_first as key_rank,
+        first_value(source._batch_id) over latest_first as latest_batch_id,
+        to_jsonb(source) - array['_batch_id', '_source_file', '_loaded_at', '_raw_id'] as raw_values
+    from source
+    left join orders
+        on source.order_id = orders.order_id
+    window latest_first as (
+        partition by source.order_id, source.payment_sequential
+        order by source._loaded_at desc, source._raw_id desc
+    )
+
+),
+
+checked as (
+
+    select
+        *,
+        -- A later batch restated the key: not a defect, the restatement wins.
+        coalesce(
+            {{ is_valid_text('order_id', 'id') }} and {{ is_valid_text('payment_sequential', 'position') }}
+                and latest_batch_id != _batch_id,
+            false
+        ) as is_superseded,
+        {{ quarantine_checks(checks) }}
+    from located
+
+)
+
+select
+    order_id,
+    payment_sequential,
+    payment_type,
+    payment_installments,
+    payment_value,
+    _batch_id as batch_id,
+    _source_file as source_file,
+    source_line,
+    raw_values,
+    case
+        when is_superseded then 'superseded'
+        when quarantine_rule is not null then 'quarantined'
+        else 'clean'
+    end as disposition,
+    case when not is_superseded then quarantine_rule end as quarantine_rule,
+    case when not is_superseded then quarantine_reason end as quarantine_reason,
+    order_purchased_at,
+    _loaded_at as loaded_at,
+    _raw_id as raw_id
+from checked

@@ -1,0 +1,87 @@
+-- Every raw order row with its verdict: clean, superseded by a later batch, or quarantined by the first row rule
+-- it fails. stg_olist__orders stages the window's clean rows; quarantine_olist__orders keeps the quarantined ones.
+
+{%- set checks = column_checks('order_id', 'id') + [duplicate_key_check(['order_id'])]
+    + column_checks('customer_id', 'id')
+    + column_checks('order_purchase_timestamp', 'timestamp')
+    + column_checks('order_approved_at', 'timestamp', required=false)
+    + column_checks('order_delivered_carrier_date', 'timestamp', required=false)
+    + column_checks('order_delivered_customer_date', 'timestamp', required=false)
+    + column_checks('order_estimated_delivery_date', 'timestamp', required=false) %}
+{%- do checks.append({
+    'rule': 'out_of_range',
+    'fails': "coalesce(lower(trim(order_status)), '') not in ('delivered', 'shipped', 'canceled', 'unavailable', 'invoiced', "
+        ~ "'processing', 'created', 'approved')",
+    'reason': "format('order_status %L is not a known status', order_status)",
+}) %}
+{%- do checks.append({
+    'rule': 'out_of_range',
+    'fails': 'cast(order_purchase_timestamp as timestamp) < ' ~ watermark_literal('date_spine_start')
+        ~ ' or cast(order_purchase_timestamp as timestamp) >= ' ~ watermark_literal('date_spine_end'),
+    'reason': "format('order_purchase_timestamp %s is outside the calendar (dim_date) %s to %s', "
+        ~ "order_purchase_timestamp, '" ~ var('date_spine_start') ~ "', '" ~ var('date_spine_end') ~ "')",
+}) %}
+
+with
+
+source as (
+
+    select * from {{ source('olist', 'orders') }}
+
+),
+
+located as (
+
+    select
+        source.*,
+        {{ source_line() }} as source_line,
+        row_number() over latest_first as key_rank,
+        first_value(source._batch_id) over latest_first as latest_batch_id,
+        to_jsonb(source) - array['_batch_id', '_source_file', '_loaded_at', '_raw_id'] as raw_values
+    from source
+    window latest_first as (partition by source.order_id order by source._loaded_at desc, source._raw_id desc)
+
+),
+
+checked as (
+
+    select
+        *,
+        -- A later batch restated the key: not a defect, the restatement wins.
+        coalesce(
+            {{ is_valid_text('order_id', 'id') }} and latest_batch_id != _batch_id,
+            false
+        ) as is_superseded,
+        {{ quarantine_checks(checks) }}
+    from located
+
+)
+
+select
+    order_id,
+    customer_id,
+    order_status,
+    order_purchase_timestamp,
+    order_approved_at,
+    order_delivered_carrier_date,
+    order_delivered_customer_date,
+    order_estimated_delivery_date,
+    _batch_id as batch_id,
+    _source_file as source_file,
+    source_line,
+    raw_values,
+    key_rank = 1 as is_latest_of_key,
+    case
+        when is_superseded then 'superseded'
+        when quarantine_rule is not null then 'quarantined'
+        else 'clean'
+    end as disposition,
+    case when not is_superseded then quarantine_rule end as quarantine_rule,
+    case when not is_superseded then quarantine_reason end as quarantine_reason,
+    case
+        when {{ is_valid_text('order_purchase_timestamp', 'timestamp') }}
+            then cast(order_purchase_timestamp as timestamp)
+    end as order_purchased_at,
+    _loaded_at as loaded_at,
+    _raw_id as raw_id
+from checked
