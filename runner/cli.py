@@ -27,6 +27,7 @@ from runner import (
     marts,
     metrics,
     pipeline,
+    quarantine,
     recovery,
     report,
     status,
@@ -374,6 +375,66 @@ def batches_command(settings: Settings, limit: int, as_json: bool) -> None:
     console.print(table)
 
 
+@cli.group("quarantine")
+def quarantine_group() -> None:
+    """Look at the rows the row rules set aside (quarantine.<entity>); fix the source and re-run to clear them."""
+
+
+@quarantine_group.command("list")
+@click.option("--window", "window_text", help="Only rows of START..END (their order's purchase time).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (one JSON array).")
+@click.pass_obj
+def quarantine_list(settings: Settings, window_text: str | None, as_json: bool) -> None:
+    """Rows quarantined per entity and rule, with the purchase times they span."""
+    window = pipeline.parse_window(window_text) if window_text else None
+    dsn = _bootstrap(settings)
+    with database.connect(dsn) as connection:
+        counts = quarantine.summary(connection, *(window.start, window.end) if window else ())
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(count) for count in counts], default=str, indent=2))
+        return
+    table = Table("entity", "rule", "rows", "purchases from", "to", title="Quarantined rows")
+    for count in counts:
+        first = f"{count.first_purchase:%Y-%m-%d}" if count.first_purchase else "(no window)"
+        last = f"{count.last_purchase:%Y-%m-%d}" if count.last_purchase else ""
+        table.add_row(count.entity, count.rule, f"{count.rows:,}", first, last)
+    console.print(table if counts else "nothing quarantined")
+
+
+@quarantine_group.command("show")
+@click.argument("entity", type=click.Choice(quarantine.ENTITIES))
+@click.option("--window", "window_text", help="Only rows of START..END (their order's purchase time).")
+@click.option("--rule", help="Only rows set aside by this rule (see `quarantine list`).")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (one JSON array).")
+@click.pass_obj
+def quarantine_show(
+    settings: Settings, entity: str, window_text: str | None, rule: str | None, limit: int, as_json: bool
+) -> None:
+    """One entity's quarantined rows: file and line, rule, reason, and the values as loaded."""
+    window = pipeline.parse_window(window_text) if window_text else None
+    dsn = _bootstrap(settings)
+    with database.connect(dsn) as connection:
+        found = quarantine.rows(
+            connection,
+            entity,
+            start=window.start if window else None,
+            end=window.end if window else None,
+            rule=rule,
+            limit=limit,
+        )
+    if as_json:
+        click.echo(json.dumps(found, default=str, indent=2))
+        return
+    for row in found:
+        where = "no window" if row["order_purchased_at"] is None else f"purchased {row['order_purchased_at']}"
+        console.print(f"[bold]{row['source_file']}, line {row['source_line']}[/] ({where}, batch {row['batch_id']})")
+        console.print(f"  {row['quarantine_rule']}: {row['quarantine_reason']}", markup=False)
+        console.print(f"  {json.dumps(row['raw_values'], ensure_ascii=False)}", markup=False)
+    if not found:
+        console.print("nothing quarantined")
+
+
 @cli.command("deps")
 @click.option("--force", is_flag=True, help="Reinstall even when the locked versions are present.")
 @click.pass_obj
@@ -416,7 +477,11 @@ def docs_command(settings: Settings, port: int, no_serve: bool) -> None:
 @click.option("--orders", default=DEMO_ORDERS, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=DEMO_SEED, show_default=True, type=int)
 @click.option(
-    "--dirty", default=0.0, show_default=True, type=click.FloatRange(0, 1), help="Rate of real-data quirks, and of rows breaking a row rule (quarantined), to inject."
+    "--dirty",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Rate of real-data quirks, and of rows breaking a row rule (quarantined), to inject.",
 )
 @click.pass_obj
 def demo_command(settings: Settings, orders: int, seed: int, dirty: float) -> None:

@@ -20,8 +20,8 @@ import tenacity
 from openlineage.client.event_v2 import RunState
 from psycopg import sql
 
-from runner import database, dbt, faults, ledger, lineage, load, lock, marts
-from runner.errors import ResourceFailure, TransientFailure, UsageError
+from runner import database, dbt, faults, ledger, lineage, load, lock, marts, quarantine
+from runner.errors import DataQualityStop, ResourceFailure, TransientFailure, UsageError
 from runner.observability import log, stage
 from runner.settings import PIPELINE, Settings
 
@@ -236,7 +236,7 @@ def build_and_publish(
                         settings,
                         ["build", "--exclude", *MART_MODELS_AND_DATA_TESTS],
                         dsn=dsn,
-                        variables=span.as_dbt_vars(),
+                        variables=build_variables(settings, span),
                         parent_run_id=runner_run_id,
                     )
         with timed(durations, "publish"):
@@ -249,7 +249,8 @@ def build_and_publish(
                 invocation_id=result.invocation_id,
                 runner_run_id=runner_run_id,
             )
-    except Exception as error:
+    except Exception as failure:
+        error = explain_quarantine_stop(settings, connection, span, failure)
         try:
             ledger.record_failure(
                 connection, run_ids, error_class=type(error).__name__, message=str(error), stage_durations_ms=durations
@@ -259,16 +260,46 @@ def build_and_publish(
             log.error("failure not recorded: the database is unreachable", error=str(lost))
             raise error from None
         emit_lineage(settings, RunState.FAIL, runner_run_id)
-        if isinstance(error, ResourceFailure) and len(windows) > 1:
+        # Out of a resource, smaller groups may fit; stopped by data quality, halves find the window(s) at fault.
+        if isinstance(error, (ResourceFailure, DataQualityStop)) and len(windows) > 1:
             half = len(windows) // 2
             log.warning("splitting windows", windows=len(windows), into=[half, len(windows) - half])
             return build_and_publish(settings, dsn, connection, windows[:half]) + build_and_publish(
                 settings, dsn, connection, windows[half:]
             )
-        raise
+        if error is failure:
+            raise
+        raise error from failure
     faults.checkpoint("publish.after_commit")
     emit_lineage(settings, RunState.COMPLETE, runner_run_id)
     return [RunResult(runner_run_id, windows, result.invocation_id, counts)]
+
+
+def explain_quarantine_stop(
+    settings: Settings, connection: psycopg.Connection, span: Window, failure: Exception
+) -> Exception:
+    """A stop by the quarantine threshold, told in figures (share, threshold, worst rules); any other as it came."""
+    if not isinstance(failure, DataQualityStop) or quarantine.SHARE_TEST not in str(failure):
+        return failure
+    try:
+        return DataQualityStop(
+            quarantine.over_threshold_message(connection, span.start, span.end, settings.quarantine_max_share)
+        )
+    except psycopg.Error:
+        return failure
+
+
+def build_variables(settings: Settings, span: Window) -> dict[str, str | float]:
+    """The dbt vars of a window build: its bounds, the quarantine threshold, and "now" for Elementary.
+
+    Elementary's anomaly tests compare the latest days with the ones before them, the latest days being those
+    before the run's start time; a window of history is judged as of its own end instead of today.
+    """
+    return {
+        **span.as_dbt_vars(),
+        "quarantine_max_share": settings.quarantine_max_share,
+        "custom_run_started_at": span.end.isoformat(),
+    }
 
 
 def emit_lineage(settings: Settings, state: RunState, runner_run_id: uuid.UUID) -> None:

@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from runner.errors import UsageError
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_HOME = PROJECT_DIR / ".runner"
 DEFAULT_PACKAGE_STORE = Path("~/.cache/olist-dw/dbt-packages").expanduser()
@@ -24,6 +26,7 @@ class Settings:
     home: Path
     dsn: str | None
     package_store: Path
+    quarantine_max_share: float = 0.05
 
     @classmethod
     def from_environment(cls, dsn: str | None = None, home: Path | None = None) -> Settings:
@@ -34,6 +37,7 @@ class Settings:
             home=Path(home_setting).expanduser().resolve() if home_setting else DEFAULT_HOME,
             dsn=dsn or os.environ.get("OLIST_DW_DSN") or None,
             package_store=Path(os.environ.get("OLIST_DW_PACKAGE_STORE") or DEFAULT_PACKAGE_STORE).expanduser(),
+            quarantine_max_share=quarantine_share(os.environ.get("OLIST_DW_QUARANTINE_MAX_SHARE")),
         )
 
     @property
@@ -65,3 +69,16 @@ class Settings:
     @property
     def report_file(self) -> Path:
         return self.home / "reports" / "elementary_report.html"
+
+
+def quarantine_share(value: str | None) -> float:
+    """OLIST_DW_QUARANTINE_MAX_SHARE: the share of a window's rows that may be quarantined before it stops."""
+    if not value:
+        return 0.05
+    try:
+        share = float(value)
+    except ValueError:
+        share = -1.0
+    if not 0.0 <= share <= 1.0:
+        raise UsageError(f"OLIST_DW_QUARANTINE_MAX_SHARE must be a share between 0 and 1, got {value!r}")
+    return share

@@ -37,6 +37,9 @@ located as (
         {{ source_line() }} as source_line,
         row_number() over latest_first as key_rank,
         first_value(source._batch_id) over latest_first as latest_batch_id,
+        first_value(source._batch_id) over (
+            partition by source._source_file order by source._loaded_at desc, source._raw_id desc
+        ) as latest_file_batch_id,
         to_jsonb(source) - array['_batch_id', '_source_file', '_loaded_at', '_raw_id'] as raw_values
     from source
     window latest_first as (partition by source.order_id order by source._loaded_at desc, source._raw_id desc)
@@ -47,11 +50,13 @@ checked as (
 
     select
         *,
-        -- A later batch restated the key: not a defect, the restatement wins.
-        coalesce(
-            {{ is_valid_text('order_id', 'id') }} and latest_batch_id != _batch_id,
-            false
-        ) as is_superseded,
+        -- A later batch restated the key (not a defect: the restatement wins); a row without a usable key is
+        -- superseded when a later batch loads its file again, the way an operator fixes one.
+        case
+            when {{ is_valid_text('order_id', 'id') }}
+                then latest_batch_id != _batch_id
+            else latest_file_batch_id != _batch_id
+        end as is_superseded,
         {{ quarantine_checks(checks) }}
     from located
 
