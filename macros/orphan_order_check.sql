@@ -3,7 +3,7 @@
         Needs `order_disposition` and `order_quarantine_rule` from the latest raw row of the order. -#}
     {{ return({
         'rule': 'orphan_order',
-        'fails': "order_disposition is distinct from 'clean'",
+        'fails': "coalesce(order_disposition, '') != 'clean'",
         'reason': "case when order_disposition is null then format('order_id %s is not in the orders file', order_id)"
             ~ " else format('its order %s is quarantined (%s)', order_id, order_quarantine_rule) end",
     }) }}

@@ -1,5 +1,6 @@
 -- Every raw payment row with its verdict (clean, superseded or quarantined) and the window it belongs to:
--- its order's purchase time. stg_olist__order_payments stages the clean rows; quarantine_olist__order_payments the rest.
+-- its order's purchase time. stg_olist__order_payments stages the clean rows; quarantine_olist__order_payments
+-- keeps the rest.
 
 {%- set checks = column_checks('order_id', 'id') + column_checks('payment_sequential', 'position')
     + [duplicate_key_check(['order_id', 'payment_sequential']), orphan_order_check()]
