@@ -13,7 +13,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, push_to_gat
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from runner import database
+from runner import database, quarantine
+from runner.errors import UsageError
 from runner.settings import PIPELINE
 
 STAGE_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
@@ -45,6 +46,10 @@ class LedgerCollector(Collector):
             by_status = connection.execute(
                 "select status, count(*) from metadata.window_runs where pipeline = %s group by status", (PIPELINE,)
             ).fetchall()
+            try:
+                quarantined = quarantine.summary(connection)
+            except UsageError:  # no window built yet: nothing can be quarantined
+                quarantined = []
         success = GaugeMetricFamily(
             "olist_dw_last_success_timestamp_seconds", "When a window last succeeded (Unix time).", labels=["pipeline"]
         )
@@ -63,6 +68,12 @@ class LedgerCollector(Collector):
         for status, count in by_status:
             windows.add_metric([PIPELINE, status], count)
         yield windows
+        held = GaugeMetricFamily(
+            "olist_dw_quarantined_rows", "Rows the row rules hold in quarantine.", labels=["entity", "rule"]
+        )
+        for count in quarantined:
+            held.add_metric([count.entity, count.rule], count.rows)
+        yield held
 
 
 def export(path: Path, dsn: str | None, pushgateway: str | None = None) -> None:

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from conftest import warehouse_checksums
 
-from runner import generate, load, pipeline, quarantine
+from runner import generate, load, metrics, pipeline, quarantine
 from runner.errors import UsageError
 from runner.settings import Settings, quarantine_share
 
@@ -79,6 +79,14 @@ def test_quarantine_holds_the_malformed_rows_and_a_fixed_source_clears_them(
     assert first["raw_values"]["review_score"] == "0"
     assert first["quarantine_reason"] == "review_score 0 is outside 1 to 5"
     assert (first["source_file"], first["source_line"], "out_of_range") in expected
+    # Alerting reads the same from the metrics: rows held per entity and rule.
+    held = {
+        tuple(sorted(sample.labels.items())): sample.value
+        for family in metrics.LedgerCollector(settings.dsn).collect()
+        for sample in family.samples
+        if sample.name == "olist_dw_quarantined_rows"
+    }
+    assert sum(held.values()) == len(expected)
     text = run_cli("quarantine", "show", "orders", "--rule", "unparseable_timestamp", "--limit", "1", env=env)
     assert "olist_orders_dataset.csv, line" in text.stdout
     assert "no window" in text.stdout
