@@ -2,9 +2,10 @@
 
 The files are sent to COPY byte for byte (never read whole into memory): PostgreSQL's CSV parser already takes
 what real exports contain (a byte-order mark in the skipped header, CRLF line endings, quoted fields spanning
-lines, a last row without a newline). What the runner adds is what COPY cannot know: whether the header is the
-one expected, whether these bytes were loaded before, which batch a row came from, and where a bad row sits in
-the file as a person would count lines.
+lines, a last row without a newline). What the runner adds is what COPY cannot know: whether the header has the
+expected columns (a new column is added to the raw table and recorded as a schema event; a missing or renamed
+one stops the file), whether these bytes were loaded before, which batch a row came from, and where a bad row
+sits in the file as a person would count lines.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from psycopg import sql
 
 from runner import faults, ledger
 from runner.errors import DataError, SchemaMismatchError, UsageError
+from runner.observability import log
 from runner.olist import BY_FILE_NAME, SOURCE_FILES, SourceFile
 
 CHUNK_BYTES = 1 << 20
@@ -95,21 +97,66 @@ def read_header(path: Path) -> list[str]:
     return next(csv.reader([text]))
 
 
-def check_header(path: Path, source: SourceFile) -> None:
-    """Stop the file, naming what differs, when its header is not exactly the expected one."""
+@dataclass(frozen=True)
+class FileLayout:
+    """A file's header as accepted: its columns in file order, and those the Olist layout does not have."""
+
+    columns: tuple[str, ...]
+    added: tuple[str, ...]
+
+
+def check_header(path: Path, source: SourceFile) -> FileLayout:
+    """Accept the header when it has every expected column; stop the file, naming the columns, when not.
+
+    Columns are matched by name, so an export that reorders them loads. A column the layout does not have is
+    drift the warehouse can absorb (its raw table gains a text column); a missing one, or a renamed one (seen as
+    missing plus unexpected), would silently empty a column downstream, so the file stops.
+    """
     header = read_header(path)
-    if tuple(header) == source.columns:
-        return
     missing = [column for column in source.columns if column not in header]
     unexpected = [column for column in header if column not in source.columns]
-    details = []
     if missing:
-        details.append(f"missing columns: {', '.join(missing)}")
-    if unexpected:
-        details.append(f"unexpected columns: {', '.join(unexpected)}")
-    if not details:
-        details.append(f"columns out of order: expected {', '.join(source.columns)}; got {', '.join(header)}")
-    raise SchemaMismatchError(f"{path.name}: header does not match the Olist layout; {'; '.join(details)}")
+        details = f"missing columns: {', '.join(missing)}"
+        if unexpected:
+            details += f"; unexpected columns: {', '.join(unexpected)} (renamed?)"
+        raise SchemaMismatchError(f"{path.name}: header does not match the Olist layout; {details}")
+    repeated = sorted({column for column in header if header.count(column) > 1})
+    if repeated:
+        raise SchemaMismatchError(f"{path.name}: header repeats columns: {', '.join(repeated)}")
+    reserved = [column for column in unexpected if not column.strip() or column.startswith("_")]
+    if reserved:
+        names = ", ".join(repr(column) for column in reserved)
+        raise SchemaMismatchError(
+            f"{path.name}: header has columns the loader can not add: {names} (empty, or starting with _ like its own)"
+        )
+    return FileLayout(tuple(header), tuple(unexpected))
+
+
+def add_raw_columns(
+    connection: psycopg.Connection, source: SourceFile, layout: FileLayout, batch_id: uuid.UUID, file_name: str
+) -> list[str]:
+    """Give the raw table a text column for each new column of the file; record and return those added."""
+    existing = {
+        row[0]
+        for row in connection.execute(
+            "select column_name from information_schema.columns where table_schema = 'raw' and table_name = %s",
+            (source.entity,),
+        )
+    }
+    added = [column for column in layout.added if column not in existing]
+    for column in added:
+        connection.execute(
+            sql.SQL("alter table raw.{table} add column {column} text").format(
+                table=sql.Identifier(source.entity), column=sql.Identifier(column)
+            )
+        )
+        connection.execute(
+            "insert into metadata.schema_events (batch_id, file_name, table_name, column_name, event)"
+            " values (%s, %s, %s, %s, 'column_added')",
+            (batch_id, file_name, f"raw.{source.entity}", column),
+        )
+        log.warning("schema event", event="column_added", table=f"raw.{source.entity}", column=column, file=file_name)
+    return added
 
 
 def content_sha256(path: Path) -> str:
@@ -147,8 +194,10 @@ def describe_copy_error(path: Path, error: psycopg.Error) -> str:
     return f"{path.name}, {location}: {reason}"
 
 
-def copy_file(connection: psycopg.Connection, path: Path, source: SourceFile, batch_id: uuid.UUID) -> int:
-    """COPY one file into its raw table inside the caller's transaction; return the number of rows."""
+def copy_file(
+    connection: psycopg.Connection, path: Path, source: SourceFile, batch_id: uuid.UUID, columns: tuple[str, ...]
+) -> int:
+    """COPY one file, whose header holds ``columns``, into its raw table in the caller's transaction; count rows."""
     connection.execute(
         "select set_config('olist_dw.batch_id', %s, true), set_config('olist_dw.source_file', %s, true)",
         (str(batch_id), path.name),
@@ -156,7 +205,7 @@ def copy_file(connection: psycopg.Connection, path: Path, source: SourceFile, ba
     statement = sql.SQL("copy raw.{table} ({columns}) from stdin with (format csv, header true, encoding 'UTF8')")
     statement = statement.format(
         table=sql.Identifier(source.entity),
-        columns=sql.SQL(", ").join(sql.Identifier(column) for column in source.columns),
+        columns=sql.SQL(", ").join(sql.Identifier(column) for column in columns),
     )
     with connection.cursor() as cursor:
         with cursor.copy(statement) as copy, path.open("rb") as stream:
@@ -169,7 +218,7 @@ def copy_file(connection: psycopg.Connection, path: Path, source: SourceFile, ba
 def load_file(connection: psycopg.Connection, path: Path, batch_id: uuid.UUID) -> FileResult:
     """Load one known file in one transaction: all of its rows, or none and a clear error."""
     source = BY_FILE_NAME[path.name]
-    check_header(path, source)
+    layout = check_header(path, source)
     digest = content_sha256(path)
     try:
         with connection.transaction():
@@ -178,7 +227,8 @@ def load_file(connection: psycopg.Connection, path: Path, batch_id: uuid.UUID) -
             earlier_batch = ledger.loaded_file_batch(connection, digest)
             if earlier_batch is not None:
                 return FileResult(path.name, source.entity, False, 0, earlier_batch)
-            row_count = copy_file(connection, path, source, batch_id)
+            add_raw_columns(connection, source, layout, batch_id, path.name)
+            row_count = copy_file(connection, path, source, batch_id, layout.columns)
             ledger.record_file(
                 connection,
                 batch_id=batch_id,

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import csv
+import shutil
+from dataclasses import replace
+from datetime import date, datetime
 from pathlib import Path
 
+import psycopg
 import pytest
+from conftest import warehouse_checksums
 
-from runner import load
+from runner import generate, load, pipeline
 from runner.errors import DataError, SchemaMismatchError, UsageError
 from runner.olist import BY_ENTITY
 
@@ -89,13 +95,17 @@ def test_changed_content_is_a_new_batch(connection, tmp_path):
 @pytest.mark.parametrize(
     ("header", "expected"),
     [
-        (HEADER.replace("order_status", "status"), "missing columns: order_status; unexpected columns: status"),
-        (HEADER + ",extra", "unexpected columns: extra"),
+        (
+            HEADER.replace("order_status", "status"),
+            r"missing columns: order_status; unexpected columns: status \(renamed\?\)",
+        ),
         (HEADER.replace(",order_approved_at", ""), "missing columns: order_approved_at"),
         (
-            HEADER.replace("customer_id,order_status", "order_status,customer_id"),
-            "columns out of order",
+            HEADER.replace("customer_id,order_status", "order_state,customer_id"),
+            "missing columns: order_status; unexpected columns: order_state",
         ),
+        (HEADER + ",order_status", "header repeats columns: order_status"),
+        (HEADER + ",_batch_id", "columns the loader can not add: '_batch_id'"),
     ],
 )
 def test_wrong_header_stops_the_file_and_names_the_columns(connection, tmp_path, header, expected):
@@ -106,6 +116,35 @@ def test_wrong_header_stops_the_file_and_names_the_columns(connection, tmp_path,
 
     assert ORDERS.file_name in str(raised.value)
     assert raw_order_ids(connection) == []
+    assert connection.execute("select count(*) from metadata.schema_events").fetchone() == (0,)
+
+
+def test_reordered_columns_load_by_name(connection, tmp_path):
+    swapped = HEADER.replace("customer_id,order_status", "order_status,customer_id")
+    row = ROW_1.replace("9ef432eb6251297304e76186b10a928d,delivered", "delivered,9ef432eb6251297304e76186b10a928d")
+    write_orders(tmp_path / "in", f"{swapped}\n{row}\n".encode())
+
+    load.load_directory(connection, tmp_path / "in")
+
+    assert connection.execute("select customer_id, order_status from raw.orders").fetchall() == [
+        ("9ef432eb6251297304e76186b10a928d", "delivered")
+    ]
+
+
+def test_an_extra_column_is_added_to_the_raw_table_and_recorded(connection, tmp_path):
+    write_orders(tmp_path / "in", f"{HEADER},sales_channel\n{ROW_1},app\n".encode())
+    first = load.load_directory(connection, tmp_path / "in")
+    write_orders(tmp_path / "in", f"{HEADER},sales_channel\n{ROW_2},web\n".encode())
+    load.load_directory(connection, tmp_path / "in")
+    write_orders(tmp_path / "in", f"{HEADER}\n{ROW_1}\n{ROW_2}\n".encode())
+    load.load_directory(connection, tmp_path / "in")
+
+    values = connection.execute("select sales_channel from raw.orders order by _raw_id").fetchall()
+    assert values == [("app",), ("web",), (None,), (None,)]
+    events = connection.execute(
+        "select batch_id, file_name, table_name, column_name, event from metadata.schema_events"
+    ).fetchall()
+    assert events == [(first.batch_id, ORDERS.file_name, "raw.orders", "sales_channel", "column_added")]
 
 
 def test_empty_file_is_refused(connection, tmp_path):
@@ -154,3 +193,34 @@ def test_unknown_files_are_reported_and_left_alone(connection, tmp_path):
 def test_missing_folder_is_a_usage_error(connection, tmp_path):
     with pytest.raises(UsageError, match="source folder not found"):
         load.load_directory(connection, tmp_path / "nowhere")
+
+
+def add_column(path: Path, name: str, value: str) -> None:
+    """The file as a drifted export writes it: one more column at the end, filled on every row."""
+    with path.open(encoding="utf-8-sig", newline="") as stream:
+        rows = list(csv.reader(stream))
+    with path.open("w", encoding="utf-8", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow([*rows[0], name])
+        writer.writerows([*row, value] for row in rows[1:])
+
+
+def test_downstream_builds_the_same_with_an_extra_column(settings, connection, new_database, tmp_path):
+    """Drift in a file changes nothing downstream: the warehouse equals one built from the files without it."""
+    window = pipeline.Window(datetime(2017, 1, 1), datetime(2017, 2, 1))
+    generate.generate(generate.GenerateOptions(tmp_path / "clean", 150, date(2017, 1, 1), 31, seed=3))
+    shutil.copytree(tmp_path / "clean", tmp_path / "drifted")
+    add_column(tmp_path / "drifted" / ORDERS.file_name, "sales_channel", "app")
+    add_column(tmp_path / "drifted" / BY_ENTITY["order_reviews"].file_name, "review_language", "pt")
+
+    load.load_directory(connection, tmp_path / "drifted")
+    pipeline.run_window(settings, settings.dsn, window)
+    reference = replace(settings, dsn=new_database(), home=tmp_path / "reference")
+    pipeline.bootstrap(reference)
+    with psycopg.connect(reference.dsn, autocommit=True) as clean_connection:
+        load.load_directory(clean_connection, tmp_path / "clean")
+    pipeline.run_window(reference, reference.dsn, window)
+
+    assert warehouse_checksums(settings.dsn) == warehouse_checksums(reference.dsn)
+    added = connection.execute("select table_name, column_name from metadata.schema_events order by 1").fetchall()
+    assert added == [("raw.order_reviews", "review_language"), ("raw.orders", "sales_channel")]
