@@ -30,9 +30,17 @@ from runner import (
     quarantine,
     recovery,
     report,
+    schema_guard,
     status,
 )
-from runner.errors import EXIT_ENVIRONMENT, EXIT_UNEXPECTED, EXIT_USAGE, RunnerError, UsageError
+from runner.errors import (
+    EXIT_ENVIRONMENT,
+    EXIT_UNEXPECTED,
+    EXIT_USAGE,
+    RunnerError,
+    SchemaMismatchError,
+    UsageError,
+)
 from runner.observability import configure_logging, stage
 from runner.settings import PIPELINE, Settings
 
@@ -373,6 +381,24 @@ def batches_command(settings: Settings, limit: int, as_json: bool) -> None:
             f"{batch.rolled_back_at:%Y-%m-%d %H:%M:%S}" if batch.rolled_back_at else "",
         )
     console.print(table)
+
+
+@cli.command("check-schema")
+@click.option("--against", "reference", required=True, help="A git ref (HEAD~1, main) or a saved manifest.json.")
+@click.pass_obj
+def check_schema_command(settings: Settings, reference: str) -> None:
+    """Fail on a change that breaks readers: a removed or renamed column, a type change, a new NOT NULL."""
+    dsn = _bootstrap(settings)
+    dbt.ensure_packages(settings)
+    with stage("check-schema"):
+        before = schema_guard.contracts(schema_guard.manifest_at(settings, dsn, reference))
+        after = schema_guard.contracts(schema_guard.current_manifest(settings, dsn))
+    found = schema_guard.offences(before, after)
+    if found:
+        raise SchemaMismatchError(
+            f"{len(found)} breaking change(s) against {reference}:\n" + "\n".join(f"  {line}" for line in found)
+        )
+    console.print(f"no breaking change against {reference} ({len(after)} model contracts checked)")
 
 
 @cli.group("quarantine")

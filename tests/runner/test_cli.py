@@ -157,7 +157,15 @@ def test_demo_on_the_embedded_database_twice_gives_the_same_counts(run_cli, tmp_
     file_inputs, raw_outputs = completed_jobs["olist_dw.runner.load.raw.orders"]
     assert [Path(name).name for name in file_inputs] == ["olist_orders_dataset.csv"]
     assert raw_outputs == {"olist_dw.raw.orders"}
-    assert "olist_dw.raw.orders" in completed_jobs["olist_dw.staging.olist_dw.stg_olist__orders.build.run"][0]
+    # raw.orders -> base_olist__orders (the row rules) -> quarantine.orders and stg_olist__orders.
+    assert completed_jobs["olist_dw.staging.olist_dw.base_olist__orders.build.run"][0] == {"olist_dw.raw.orders"}
+    assert (
+        "olist_dw.staging.base_olist__orders"
+        in completed_jobs["olist_dw.staging.olist_dw.stg_olist__orders.build.run"][0]
+    )
+    assert completed_jobs["olist_dw.quarantine.olist_dw.quarantine_olist__orders.build.run"][1] == {
+        "olist_dw.quarantine.orders"
+    }
     # ... and ends at the marts, which the runner's publish refreshes from core.
     core_inputs, mart_outputs = completed_jobs["olist_dw.runner.publish.mart.mart_daily_orders"]
     assert "olist_dw.core.fact_orders" in core_inputs
