@@ -22,7 +22,7 @@ import psycopg
 from psycopg import sql
 
 from runner import dbt, faults
-from runner.errors import DataQualityStop, UsageError
+from runner.errors import DataQualityStop, SchemaMismatchError, UsageError
 from runner.observability import log
 from runner.settings import Settings
 
@@ -45,6 +45,9 @@ class Definitions:
     tests: list[tuple[str, str]]
     # Each mart's upstream tables, for lineage.
     parents: dict[str, list[str]]
+    # Each mart's contract: its columns in order, with their types. dbt does not enforce contracts on materialized
+    # views, so the runner does, on every version it builds, before the version can reach readers.
+    contracts: dict[str, list[tuple[str, str]]]
 
 
 def definitions(settings: Settings, dsn: str) -> Definitions:
@@ -70,7 +73,12 @@ def definitions(settings: Settings, dsn: str) -> Definitions:
         node["name"]: [f"{nodes[parent]['schema']}.{nodes[parent]['alias']}" for parent in node["depends_on"]["nodes"]]
         for node in models
     }
-    return Definitions([node["name"] for node in models], digest.hexdigest(), tests, parents)
+    contracts = {
+        node["name"]: [(name, column.get("data_type") or "") for name, column in node["columns"].items()]
+        for node in models
+        if node["config"].get("contract", {}).get("enforced")
+    }
+    return Definitions([node["name"] for node in models], digest.hexdigest(), tests, parents, contracts)
 
 
 def _is_mart(node: dict) -> bool:
@@ -127,8 +135,30 @@ def build(settings: Settings, dsn: str, connection: psycopg.Connection, marts: D
     schema = parked_schema(version)
     connection.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(schema)))
     dbt.run_dbt(settings, ["run", "--select", SELECTOR], dsn=dsn, variables={"mart_schema": schema}, lineage=False)
+    check_contracts(connection, schema, marts.contracts)
     log.info("mart version built", version=version, schema=schema)
     return version
+
+
+def check_contracts(connection: psycopg.Connection, schema: str, contracts: dict[str, list[tuple[str, str]]]) -> None:
+    """Stop a version whose marts differ from their contracts (names, order and types of the columns)."""
+    offences = []
+    for mart, declared in sorted(contracts.items()):
+        built = connection.execute(
+            "select attribute.attname, format_type(attribute.atttypid, attribute.atttypmod)"
+            " from pg_attribute as attribute"
+            " join pg_class as class on class.oid = attribute.attrelid"
+            " join pg_namespace as namespace on namespace.oid = class.relnamespace"
+            " where namespace.nspname = %s and class.relname = %s and attribute.attnum > 0"
+            " and not attribute.attisdropped order by attribute.attnum",
+            (schema, mart),
+        ).fetchall()
+        expected = [(name, " ".join(data_type.lower().split())) for name, data_type in declared]
+        if built != expected:
+            differences = sorted(set(built) ^ set(expected)) or ["column order"]
+            offences.append(f"{mart}: {', '.join(' '.join(item) for item in differences)}")
+    if offences:
+        raise SchemaMismatchError("marts differ from their contracts (built ^ declared): " + "; ".join(offences))
 
 
 def discard_unpublished(connection: psycopg.Connection) -> None:

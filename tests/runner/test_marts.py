@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from runner import faults, generate, load, marts, pipeline
-from runner.errors import DataQualityStop
+from runner.errors import DataQualityStop, SchemaMismatchError
 from runner.faults import InjectedFault
 from runner.settings import Settings
 
@@ -148,3 +148,17 @@ def test_a_version_that_fails_its_checks_or_its_swap_is_never_seen(project, conn
     # The failed version 2 was dropped by that build; version 3 never reached readers either.
     assert connection.execute("select to_regnamespace('mart__v2') is null").fetchone() == (True,)
     assert connection.execute("select status from metadata.mart_versions where version = 3").fetchone() == ("built",)
+
+
+def test_a_version_that_breaks_its_contract_is_stopped(connection: psycopg.Connection) -> None:
+    """dbt does not enforce contracts on materialized views; the runner checks each version it builds."""
+    connection.execute("create schema mart__v9")
+    connection.execute(
+        "create materialized view mart__v9.mart_daily_orders as"
+        " select current_date as order_date, 1::bigint as order_count, 'x'::text as renamed_column"
+    )
+    declared = [("order_date", "date"), ("order_count", "bigint"), ("delivered_count", "bigint")]
+
+    marts.check_contracts(connection, "mart__v9", {"mart_daily_orders": [*declared[:2], ("renamed_column", "TEXT")]})
+    with pytest.raises(SchemaMismatchError, match="mart_daily_orders: delivered_count bigint, renamed_column text"):
+        marts.check_contracts(connection, "mart__v9", {"mart_daily_orders": declared})
