@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from conftest import warehouse_checksums
 
-from runner import generate, load, metrics, pipeline, quarantine
+from runner import cli, generate, load, metrics, pipeline, quarantine
 from runner.errors import UsageError
 from runner.settings import Settings, quarantine_share
 
@@ -141,3 +141,26 @@ def test_the_threshold_setting_is_a_share() -> None:
 def test_listing_before_any_window_says_so(connection: psycopg.Connection) -> None:
     with pytest.raises(UsageError, match="no quarantine yet"):
         quarantine.summary(connection)
+
+
+def test_demo_dirty_quarantines_exactly_the_injected_rows(run_cli, tmp_path: Path) -> None:
+    """`demo --dirty`, as a user runs it: its quarantine holds the injected rows, with reasons, and nothing else."""
+    demo = run_cli("demo", "--dirty", "0.01")
+    try:
+        assert demo.returncode == 0, demo.stderr[-3000:]
+        held = set()
+        for entity in quarantine.ENTITIES:
+            shown = run_cli("quarantine", "show", entity, "--limit", "100000", "--json")
+            assert shown.returncode == 0, shown.stderr
+            for row in json.loads(shown.stdout):
+                assert row["quarantine_reason"], row
+                held.add((row["source_file"], row["source_line"], row["quarantine_rule"]))
+    finally:
+        run_cli("db", "stop")
+
+    injected = generate.generate(
+        generate.GenerateOptions(
+            tmp_path / "same", cli.DEMO_ORDERS, cli.DEMO_START, cli.DEMO_DAYS, cli.DEMO_SEED, 0.01, 0.01
+        )
+    )
+    assert held == {(row.file_name, row.line, row.rule) for row in injected.malformed}
