@@ -155,7 +155,7 @@ def add_raw_columns(
             " values (%s, %s, %s, %s, 'column_added')",
             (batch_id, file_name, f"raw.{source.entity}", column),
         )
-        log.warning("schema event", event="column_added", table=f"raw.{source.entity}", column=column, file=file_name)
+        log.warning("schema event", change="column_added", table=f"raw.{source.entity}", column=column, file=file_name)
     return added
 
 
