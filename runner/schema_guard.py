@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import subprocess
 import tarfile
 import tempfile
@@ -101,6 +102,9 @@ def manifest_at(settings: Settings, dsn: str, reference: str) -> dict[str, Any]:
         with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
             tar.extractall(project, filter="data")
         then = replace(settings, project_dir=project)
+        if not (then.profiles_dir / "profiles.yml").exists():
+            # With the default home, the profile lives beside the project (git-ignored): the ref's copy lacks it.
+            shutil.copy(settings.profiles_dir / "profiles.yml", then.profiles_dir / "profiles.yml")
         dbt.ensure_packages(then)
         return _parse(then, dsn)
 
