@@ -12,5 +12,6 @@
         window_column=config.get('window_column'),
         columns=arg_dict['dest_columns'] | map(attribute='name') | list,
         audit_columns=config.get('audit_columns', ['created_at', 'updated_at', 'version']),
+        exclude_columns=config.get('merge_exclude_columns') or [],
     )) }}
 {%- endmacro %}

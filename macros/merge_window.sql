@@ -1,10 +1,12 @@
-{% macro merge_window(target_relation, source_relation, unique_key, window_column, columns, audit_columns) -%}
+{% macro merge_window(target_relation, source_relation, unique_key, window_column, columns, audit_columns, exclude_columns=[]) -%}
     {#- Make the target's rows of the window equal to the source's, touching only rows that really change:
         - a row of the window that vanished from the source is deleted;
         - a changed row is updated, keeps created_at, takes the run's updated_at and bumps version by one;
         - an unchanged row is left as it is (no new updated_at, no version bump), so re-runs are no-ops;
         - a new row is inserted with version 1.
         With window_column none the window is the whole table (reference data, merged whole each run).
+        exclude_columns (dbt's merge_exclude_columns) are written when a row is inserted and never compared or
+        updated afterwards: another writer owns them (dim_customer's customer_segment).
         Optimistic locking: the versions of the rows it is about to write are read first; a row is deleted or
         updated only if it still has the version read (PostgreSQL re-checks the condition on the newest row
         version when a concurrent writer got there first), and any row changed by someone else since it was
@@ -12,7 +14,7 @@
         PostgreSQL 15 has no MERGE ... WHEN NOT MATCHED BY SOURCE (that came in 17), hence the DELETE. -#}
     {%- set keys = [unique_key] if unique_key is string else unique_key -%}
     {%- set created_at, updated_at, version = audit_columns -%}
-    {%- set compared = columns | reject('in', keys + [created_at, updated_at, version]) | list -%}
+    {%- set compared = columns | reject('in', keys + [created_at, updated_at, version] + exclude_columns) | list -%}
     {%- set seen = target_relation.identifier ~ '__seen_versions' -%}
     {%- set key_list = keys | join(', ') -%}
     {%- set in_window = in_watermark_window('target.' ~ window_column) if window_column else 'true' -%}

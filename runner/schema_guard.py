@@ -15,6 +15,8 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -87,6 +89,16 @@ def manifest_at(settings: Settings, dsn: str, reference: str) -> dict[str, Any]:
     path = Path(reference)
     if path.is_file():
         return json.loads(path.read_text(encoding="utf-8"))
+    with project_at(settings, reference) as then:
+        return _parse(then, dsn)
+
+
+@contextmanager
+def project_at(settings: Settings, reference: str) -> Iterator[Settings]:
+    """The settings of a temporary copy of the dbt project as it was at a git ref, its packages installed.
+
+    The copy lives as long as the block: enough to parse it, or to build a warehouse with an older release.
+    """
     archive = subprocess.run(
         ["git", "-C", str(settings.project_dir), "archive", "--format=tar", reference],
         capture_output=True,
@@ -106,7 +118,7 @@ def manifest_at(settings: Settings, dsn: str, reference: str) -> dict[str, Any]:
             # With the default home, the profile lives beside the project (git-ignored): the ref's copy lacks it.
             shutil.copy(settings.profiles_dir / "profiles.yml", then.profiles_dir / "profiles.yml")
         dbt.ensure_packages(then)
-        return _parse(then, dsn)
+        yield then
 
 
 def _parse(settings: Settings, dsn: str) -> dict[str, Any]:

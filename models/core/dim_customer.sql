@@ -3,6 +3,8 @@
         incremental_strategy='merge_window',
         unique_key='customer_id',
         window_column='order_purchased_at',
+        merge_exclude_columns=['customer_segment'],
+        post_hook="{{ assign_customer_segments(this, ref('fact_orders')) }}",
         indexes=[
             {'columns': ['customer_id'], 'unique': true},
             {'columns': ['customer_unique_id']},
@@ -10,6 +12,10 @@
         ],
     )
 }}
+
+-- customer_segment needs every customer's orders (RFM ranks over all of them): the merge inserts 'unscored', and
+-- the post-hook assign_customer_segments rescores all rows from fact_orders, hence this dependency.
+-- depends_on: {{ ref('fact_orders') }}
 
 with
 
@@ -48,7 +54,9 @@ select
     customers.order_purchased_at,
     current_timestamp as created_at,
     current_timestamp as updated_at,
-    1 as version
+    1 as version,
+    -- Last, where adding it to an existing table puts it, so new and upgraded tables have one column order.
+    cast('unscored' as text) as customer_segment
 from customers
 left join geolocation
     on customers.customer_zip_code_prefix = geolocation.zip_code_prefix

@@ -1,73 +1,17 @@
 {{ config(indexes=[{'columns': ['customer_unique_id'], 'unique': true}]) }}
 
+-- The RFM logic lives in the macro customer_rfm_scores: dim_customer.customer_segment uses it too.
 with
-
-orders as (
-
-    select
-        order_id,
-        customer_id,
-        items_value,
-        freight_value,
-        purchased_at
-    from {{ ref('fact_orders') }}
-    where is_billable
-
-),
-
-customers as (
-
-    select
-        customer_id,
-        customer_unique_id,
-        customer_state
-    from {{ ref('dim_customer') }}
-
-),
-
-people as (
-
-    select
-        customers.customer_unique_id,
-        count(*) as order_count,
-        sum(orders.items_value + orders.freight_value) as total_spent,
-        min(orders.purchased_at) as first_order_at,
-        max(orders.purchased_at) as last_order_at
-    from orders
-    inner join customers
-        on orders.customer_id = customers.customer_id
-    group by customers.customer_unique_id
-
-),
-
--- Recency is measured from the newest purchase in the data, not from today, so a rebuild of the same data
--- gives the same scores.
-reference_day as (
-
-    select max(cast(last_order_at as date)) as day_value from people
-
-),
 
 scored as (
 
-    select
-        people.customer_unique_id,
-        people.order_count,
-        people.total_spent,
-        reference_day.day_value - cast(people.last_order_at as date) as recency_days,
-        ntile(5) over (order by people.last_order_at asc, people.customer_unique_id asc) as recency_score,
-        {{ frequency_score('people.order_count') }} as frequency_score,
-        ntile(5) over (order by people.total_spent asc, people.customer_unique_id asc) as monetary_score,
-        people.first_order_at,
-        people.last_order_at
-    from people
-    cross join reference_day
+    {{ customer_rfm_scores(ref('fact_orders'), ref('dim_customer')) }}
 
 )
 
 select
     customer_unique_id,
-    {{ rfm_segment('recency_score', 'frequency_score', 'monetary_score') }} as segment,
+    segment,
     order_count,
     total_spent,
     recency_days,

@@ -698,15 +698,8 @@ def test_seller_performance_per_seller(warehouse, expected):
     assert_same(actual, wanted, "mart.mart_seller_performance by seller_id")
 
 
-def test_customer_analytics_per_person(warehouse, expected):
-    actual = {
-        row[0]: row[1:]
-        for row in query(
-            warehouse,
-            "select customer_unique_id, order_count, total_spent, first_order_at, last_order_at, recency_days,"
-            " recency_score, frequency_score, monetary_score, segment from mart.mart_customer_analytics",
-        )
-    }
+def expected_rfm(expected: Expected) -> dict[str, tuple]:
+    """Per person with billable orders: order count, spent, first and last order, recency days, R, F, M, segment."""
     orders_of: dict[str, list[Order]] = defaultdict(list)
     for order in expected.orders.values():
         person = expected.customer_unique_id(order)
@@ -736,4 +729,27 @@ def test_customer_analytics_per_person(warehouse, expected):
             monetary_score[person],
             rfm_segment(recency_score[person], frequency, monetary_score[person]),
         )
-    assert_same(actual, wanted, "mart.mart_customer_analytics by customer_unique_id")
+    return wanted
+
+
+def test_customer_analytics_per_person(warehouse, expected):
+    actual = {
+        row[0]: row[1:]
+        for row in query(
+            warehouse,
+            "select customer_unique_id, order_count, total_spent, first_order_at, last_order_at, recency_days,"
+            " recency_score, frequency_score, monetary_score, segment from mart.mart_customer_analytics",
+        )
+    }
+    assert_same(actual, expected_rfm(expected), "mart.mart_customer_analytics by customer_unique_id")
+
+
+def test_every_customer_carries_its_persons_current_segment(warehouse, expected):
+    """Scored after the last window, customers of the first window included: the ranks are over everyone."""
+    actual = dict(query(warehouse, "select customer_id, customer_segment from core.dim_customer"))
+    segment_of = {person: figures[-1] for person, figures in expected_rfm(expected).items()}
+    wanted = {
+        customer_id: segment_of.get(customer.customer_unique_id, "unscored")
+        for customer_id, customer in expected.customers.items()
+    }
+    assert_same(actual, wanted, "core.dim_customer.customer_segment by customer_id")

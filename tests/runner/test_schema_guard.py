@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
-from runner import schema_guard
+from runner import generate, load, pipeline, schema_guard
 from runner.settings import Settings
 
 
@@ -109,3 +110,80 @@ def test_the_command_reads_a_saved_manifest_and_fails_naming_the_offences(
     assert "fact_orders.legacy_channel: column removed" in guarded.stderr
     assert "fact_orders.item_count: type changed from integer to bigint" in guarded.stderr
     assert "Traceback" not in guarded.stderr
+
+
+# The last commit before dim_customer.customer_segment: the release whose warehouse the upgrade starts from.
+PREVIOUS_RELEASE = "4e32609a2ce0cd26dff599c64aa9591ca2b21dcb"
+JANUARY = pipeline.Window(datetime(2017, 1, 1), datetime(2017, 2, 1))
+FEBRUARY = pipeline.Window(datetime(2017, 2, 1), datetime(2017, 3, 1))
+
+# Queries a reader wrote against the previous release, and a view they created on it.
+OLD_VIEW = "create view reporting.customer_places as select * from core.dim_customer"
+OLD_QUERIES = (
+    "select customer_state, count(*) from core.dim_customer group by customer_state order by 1",
+    "select customers.customer_id, customers.customer_city, orders.order_id, orders.order_status"
+    " from core.dim_customer as customers"
+    " inner join core.fact_orders as orders on orders.customer_id = customers.customer_id order by 3",
+    "select customer_id, customer_unique_id, customer_zip_code_prefix, latitude, longitude, order_purchased_at"
+    " from reporting.customer_places order by 1",
+    "select customer_unique_id, segment, order_count, total_spent from mart.mart_customer_analytics order by 1",
+)
+
+
+def test_customer_segment_is_an_allowed_change_backfilled_in_place_and_old_queries_keep_working(
+    settings: Settings, connection: psycopg.Connection, tmp_path: Path
+) -> None:
+    """The design's example for real: a warehouse built by the previous release, upgraded by this one."""
+    data = tmp_path / "data"
+    generate.generate(generate.GenerateOptions(data, 300, date(2017, 1, 1), 59, 11))
+    load.load_directory(connection, data)
+    with schema_guard.project_at(settings, PREVIOUS_RELEASE) as previous:
+        before_contracts = schema_guard.contracts(schema_guard.current_manifest(previous, settings.dsn))
+        pipeline.run_window(previous, settings.dsn, JANUARY)
+    old_columns = columns_of(connection, "core.dim_customer")
+    assert "customer_segment" not in old_columns
+    connection.execute("create schema reporting")
+    connection.execute(OLD_VIEW)
+    answers = [connection.execute(query).fetchall() for query in OLD_QUERIES]
+
+    pipeline.run_window(settings, settings.dsn, JANUARY)
+
+    assert columns_of(connection, "core.dim_customer") == [*old_columns, "customer_segment"]
+    assert [connection.execute(query).fetchall() for query in OLD_QUERIES] == answers
+    assert len(connection.execute("select * from reporting.customer_places").fetchone()) == len(old_columns)
+    # The backfill: every row scored, with its person's segment from the mart's RFM logic, or 'unscored'.
+    scored = connection.execute(
+        "select count(*), count(*) filter (where customers.customer_segment"
+        " = coalesce(people.segment, 'unscored')), count(*) filter (where people.segment is null)"
+        " from core.dim_customer as customers"
+        " left join mart.mart_customer_analytics as people on people.customer_unique_id = customers.customer_unique_id"
+    ).fetchone()
+    assert scored[0] == scored[1] > 0, scored
+
+    versions = connection.execute("select sum(version) from core.dim_customer").fetchone()
+    pipeline.run_window(settings, settings.dsn, JANUARY)
+    assert connection.execute("select sum(version) from core.dim_customer").fetchone() == versions  # idempotent
+
+    pipeline.run_window(settings, settings.dsn, FEBRUARY)
+    for query in OLD_QUERIES:
+        assert connection.execute(query).fetchall()
+    assert connection.execute("select count(*) from core.dim_customer where customer_segment is null").fetchone() == (
+        0,
+    )
+    assert (
+        schema_guard.offences(
+            before_contracts, schema_guard.contracts(schema_guard.current_manifest(settings, settings.dsn))
+        )
+        == []
+    )
+
+
+def columns_of(connection: psycopg.Connection, table: str) -> list[str]:
+    return [
+        row[0]
+        for row in connection.execute(
+            "select attname from pg_attribute where attrelid = %s::regclass and attnum > 0 and not attisdropped"
+            " order by attnum",
+            (table,),
+        )
+    ]
