@@ -20,6 +20,7 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql
+from psycopg.copy import LibpqWriter
 
 from runner import faults, ledger
 from runner.errors import DataError, SchemaMismatchError, UsageError
@@ -208,7 +209,10 @@ def copy_file(
         columns=sql.SQL(", ").join(sql.Identifier(column) for column in columns),
     )
     with connection.cursor() as cursor:
-        with cursor.copy(statement) as copy, path.open("rb") as stream:
+        # psycopg's default writer queues up to 1,024 chunks for a background thread, so a reader faster than the
+        # server would hold up to a GiB of the file in memory; the direct writer sends each chunk before the next
+        # is read, so memory stays at one chunk whatever the file's size.
+        with cursor.copy(statement, writer=LibpqWriter(cursor)) as copy, path.open("rb") as stream:
             while chunk := stream.read(CHUNK_BYTES):
                 copy.write(chunk)
                 faults.checkpoint("load.copy")
