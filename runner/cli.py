@@ -17,6 +17,7 @@ from rich.progress import Progress
 from rich.table import Column, Table
 
 from runner import (
+    dashboard,
     database,
     dbt,
     generate,
@@ -497,6 +498,19 @@ def docs_command(settings: Settings, port: int, no_serve: bool) -> None:
         return
     console.print(f"serving dbt docs on http://127.0.0.1:{port} (Ctrl-C to stop)")
     dbt.serve_docs(settings, dsn, port)
+
+
+@cli.command("dashboard")
+@click.option("--port", default=dashboard.DEFAULT_PORT, show_default=True, type=click.IntRange(1, 65535))
+@click.pass_obj
+def dashboard_command(settings: Settings, port: int) -> None:
+    """Serve the executive dashboard (a marimo app over the marts) read-only on localhost, until interrupted."""
+    dashboard.configured_stale_after()  # a bad OLIST_DW_DASHBOARD_STALE_HOURS fails here, not in the page
+    dsn = database.resolve_dsn(settings)
+    with database.connect(dashboard.read_only_dsn(dsn), application_name=dashboard.APPLICATION_NAME):
+        pass  # unreachable database: one line and exit code 6 here, rather than an error page
+    console.print(f"serving the executive dashboard on http://{dashboard.HOST}:{port} (Ctrl-C to stop)")
+    dashboard.serve(settings, dsn, port)
 
 
 @cli.command("demo")

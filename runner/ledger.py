@@ -231,6 +231,13 @@ def watermark(connection: psycopg.Connection, pipeline: str) -> datetime | None:
     return row[0] if row else None
 
 
+def last_success(connection: psycopg.Connection, pipeline: str) -> datetime | None:
+    """When the newest successful window run finished (its publish committed); None before the first."""
+    return connection.execute(
+        "select max(finished_at) from metadata.window_runs where pipeline = %s and status = 'succeeded'", (pipeline,)
+    ).fetchone()[0]
+
+
 def window_runs(
     connection: psycopg.Connection, pipeline: str, *, status: str | None = None, limit: int = 20
 ) -> list[WindowRun]:

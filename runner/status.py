@@ -39,9 +39,7 @@ def collect(connection: psycopg.Connection) -> dict[str, Any]:
         "select (select max(metadata.purchase_time(order_purchase_timestamp)) from raw.orders),"
         " (select max(loaded_at) from metadata.loaded_files)"
     ).fetchone()
-    last_success = connection.execute(
-        "select max(finished_at) from metadata.window_runs where pipeline = %s and status = 'succeeded'", (PIPELINE,)
-    ).fetchone()[0]
+    last_success = ledger.last_success(connection, PIPELINE)
     watermark = ledger.watermark(connection, PIPELINE)
     lag = newest_purchase - watermark if newest_purchase and watermark and newest_purchase > watermark else None
     return {
