@@ -43,7 +43,7 @@ def main() -> None:
     arguments = parser.parse_args()
 
     try:
-        history.drop_other_commits()
+        history.drop_other_versions()
         built = history.history(arguments.scale, arguments.orders, fresh=arguments.fresh)
         window = statistics.median(
             timed_build(built, history.DAY_WINDOW, full_refresh=False) for _ in range(arguments.repeat)

@@ -75,7 +75,7 @@ def main() -> None:
     arguments = parser.parse_args()
 
     try:
-        history.drop_other_commits()
+        history.drop_other_versions()
         built = history.history(arguments.scale, arguments.orders, fresh=arguments.fresh)
         print(f"{arguments.scale}x history ({built.orders:,} orders), all marts refreshed in one transaction:")
         for name, refresh in (("concurrently (the runner)", marts.refresh), ("plain (baseline)", plain_refresh)):

@@ -2,9 +2,9 @@
 
     python bench/bench_window_cost.py [--orders 100000] [--scales 1,10] [--repeat 3] [--fresh]
 
-For each scale, a warehouse holding that much history (see bench/history.py; built once per commit and kept) and
-the same day's files loaded on top. The day's window is run --repeat times through the runner (the first run
-processes it, the next ones re-process it: the same statements on the same rows), median. Prints the time per
+For each scale, a warehouse holding that much history (see bench/history.py; built once per version of the project,
+kept) and the same day's files loaded on top. The day's window is run --repeat times through the runner (the first
+run processes it, the next ones re-process it: the same statements on the same rows), median. Prints the time per
 scale, split into dbt's build and the mart publish, and the ratio of each scale to the first (target: 10x history
 costs at most 1.3x the 1x time). The history build's own time and dbt's peak memory are printed too: that is the
 full pipeline at that scale.
@@ -28,7 +28,7 @@ def main() -> None:
     scales = [int(scale) for scale in arguments.scales.split(",")]
 
     try:
-        history.drop_other_commits()
+        history.drop_other_versions()
         figures: dict[int, dict[str, float]] = {}
         for scale in scales:
             built = history.history(scale, arguments.orders, fresh=arguments.fresh)

@@ -1,9 +1,9 @@
-"""A warehouse with Nx Olist history, built once per commit and scale and kept for the benchmarks that need it.
+"""A warehouse with Nx Olist history, built once per version of the project and scale, kept for the benchmarks.
 
 Building 10x history takes minutes, and three benchmarks (window cost, full refresh, mart refresh) start from it:
-each database is named after the scale, the orders per 1x and the commit of the project, on one embedded server
-under ``.bench/`` (git-ignored; ``OLIST_DW_DSN`` points at another server instead). A changed project gets new
-databases; ``--fresh`` rebuilds.
+each database is named after the scale, the orders per 1x and a fingerprint of the dbt project and the runner's
+migrations, on one embedded server under ``.bench/`` (git-ignored; ``OLIST_DW_DSN`` points at another server
+instead). A changed project gets new databases; ``--fresh`` rebuilds.
 
 History: ``orders x scale`` generated orders over the two years before DAY, built as one window. The day: its own
 files (``orders / 730`` orders on DAY, the same at every scale), loaded as a second batch, not yet built.
@@ -11,8 +11,8 @@ files (``orders / 730`` orders on DAY, the same at every scale), loaded as a sec
 
 from __future__ import annotations
 
+import hashlib
 import resource
-import subprocess
 import time
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -31,6 +31,16 @@ HISTORY_DAYS = 730
 DAY_WINDOW = pipeline.Window(
     datetime.combine(DAY, datetime.min.time()), datetime.combine(DAY + timedelta(1), datetime.min.time())
 )
+FINGERPRINTED = (
+    "models",
+    "macros",
+    "snapshots",
+    "seeds",
+    "tests",
+    "dbt_project.yml",
+    "package-lock.yml",
+    "runner/migrations",
+)
 HISTORY = pipeline.Window(DAY_WINDOW.start - timedelta(HISTORY_DAYS), DAY_WINDOW.start)
 
 
@@ -44,11 +54,15 @@ class Built:
     peak_rss_mb: float | None
 
 
-def commit() -> str:
-    completed = subprocess.run(
-        ["git", "-C", str(PROJECT_DIR), "rev-parse", "--short=10", "HEAD"], capture_output=True, text=True, check=False
-    )
-    return completed.stdout.strip() or "nogit"
+def fingerprint() -> str:
+    """What the history databases depend on: the dbt project and the runner's migrations, as they are on disk."""
+    digest = hashlib.sha256()
+    for folder in FINGERPRINTED:
+        root = PROJECT_DIR / folder
+        for path in sorted(root.rglob("*") if root.is_dir() else [root]):
+            if path.is_file():
+                digest.update(str(path.relative_to(PROJECT_DIR)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:10]
 
 
 def server() -> tuple[Settings, str]:
@@ -72,7 +86,7 @@ def day_files(orders_per_1x: int) -> Path:
 def history(scale: int, orders_per_1x: int, *, fresh: bool = False) -> Built:
     """The database holding ``scale``x history (built and published) and the day's files (loaded, not built)."""
     base, server_dsn = server()
-    name = f"olist_bench_{scale}x_{orders_per_1x}_{commit()}"
+    name = f"olist_bench_{scale}x_{orders_per_1x}_{fingerprint()}"
     settings = replace(base, home=BENCH_HOME / name, dsn=conninfo.make_conninfo(server_dsn, dbname=name))
     with psycopg.connect(server_dsn, autocommit=True) as admin:
         exists = admin.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
@@ -96,14 +110,14 @@ def history(scale: int, orders_per_1x: int, *, fresh: bool = False) -> Built:
     return Built(settings, orders_per_1x * scale, seconds, peak)
 
 
-def drop_other_commits() -> list[str]:
-    """Drop the history databases of other commits (they only take disk)."""
+def drop_other_versions() -> list[str]:
+    """Drop the history databases of other versions of the project (they only take disk)."""
     _, server_dsn = server()
     with psycopg.connect(server_dsn, autocommit=True) as admin:
         names = [
             row[0]
             for row in admin.execute("select datname from pg_database where datname like 'olist_bench_%'")
-            if not row[0].endswith(commit())
+            if not row[0].endswith(fingerprint())
         ]
         for name in names:
             admin.execute(f'drop database if exists "{name}" with (force)')
