@@ -43,7 +43,8 @@ def main() -> None:
         baseline = figures[scales[0]]
         print(f"one-day window {history.DAY_WINDOW}, median of {arguments.repeat} runs:")
         for scale, stages in figures.items():
-            split = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in stages.items() if stage != "total")
+            # The ledger records the build's duration; the rest is the mart publish and the runner's bookkeeping.
+            split = f"dbt build {stages['build']:.1f} s, publish and the rest {stages['total'] - stages['build']:.1f} s"
             ratio = stages["total"] / baseline["total"]
             print(f"  {scale:>3}x history: {stages['total']:6.1f} s ({split})   ratio to {scales[0]}x: {ratio:.2f}")
     finally:
