@@ -141,3 +141,14 @@ def run_day(built: Built) -> dict[str, float]:
             "select stage_durations_ms from metadata.window_runs where runner_run_id = %s", (result.runner_run_id,)
         ).fetchone()[0]
     return {"total": total, **{stage: milliseconds / 1000 for stage, milliseconds in stages.items()}}
+
+
+def slowest_nodes(built: Built, limit: int = 12) -> list[tuple[str, float]]:
+    """dbt's own time per node in the latest ``build``, slowest first, from Elementary's record of the run."""
+    with database.connect(built.settings.dsn) as connection:
+        return connection.execute(
+            "select unique_id, execution_time from elementary.dbt_run_results where invocation_id = ("
+            " select invocation_id from elementary.dbt_invocations where command = 'build'"
+            " order by generated_at desc limit 1) order by execution_time desc limit %s",
+            (limit,),
+        ).fetchall()
