@@ -99,12 +99,14 @@ def record_file(
     content_sha256: str,
     byte_count: int,
     row_count: int,
+    first_raw_id: int | None,
 ) -> None:
     """Record a loaded file; call inside the transaction that loaded it."""
     connection.execute(
-        "insert into metadata.loaded_files (batch_id, file_name, entity, content_sha256, byte_count, row_count)"
-        " values (%s, %s, %s, %s, %s, %s)",
-        (batch_id, file_name, entity, content_sha256, byte_count, row_count),
+        "insert into metadata.loaded_files"
+        " (batch_id, file_name, entity, content_sha256, byte_count, row_count, first_raw_id)"
+        " values (%s, %s, %s, %s, %s, %s, %s)",
+        (batch_id, file_name, entity, content_sha256, byte_count, row_count, first_raw_id),
     )
 
 

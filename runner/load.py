@@ -77,12 +77,39 @@ def raw_table_ddl(source: SourceFile) -> sql.Composed:
     ).format(table=sql.Identifier(source.entity), data_columns=data_columns)
 
 
+# The indexes through which a window's run reads only the raw rows it judges (the dbt models base_olist__*): an
+# order's rows, its children's and its customer's by key, the orders placed in the window by purchase time, and
+# the line breaks before a quarantined review, which its line number needs. Each one's use is checked by
+# tests/runner/test_window_scope.py.
+RAW_INDEXES: dict[str, dict[str, str]] = {
+    "orders": {
+        "orders_order_id_idx": "(order_id)",
+        "orders_customer_id_idx": "(customer_id)",
+        "orders_purchase_time_idx": "(metadata.purchase_time(order_purchase_timestamp))",
+    },
+    "order_items": {"order_items_order_id_idx": "(order_id)"},
+    "order_payments": {"order_payments_order_id_idx": "(order_id)"},
+    "order_reviews": {
+        "order_reviews_order_id_idx": "(order_id)",
+        "order_reviews_line_breaks_idx": "(_batch_id, _source_file, _raw_id)"
+        " where strpos(review_comment_title, chr(10)) > 0 or strpos(review_comment_message, chr(10)) > 0",
+    },
+    "customers": {"customers_customer_id_idx": "(customer_id)"},
+}
+
+
 def ensure_raw_tables(connection: psycopg.Connection) -> None:
-    """Create the raw tables that do not exist yet (dbt's sources point at them even before the first load)."""
+    """Create the raw tables and indexes that do not exist yet (dbt's sources point at them before any load)."""
     with connection.transaction():
         connection.execute("create schema if not exists raw")
         for source in SOURCE_FILES:
             connection.execute(raw_table_ddl(source))
+            for name, definition in RAW_INDEXES.get(source.entity, {}).items():
+                connection.execute(
+                    sql.SQL("create index if not exists {name} on raw.{table} {definition}").format(
+                        name=sql.Identifier(name), table=sql.Identifier(source.entity), definition=sql.SQL(definition)
+                    )
+                )
 
 
 def read_header(path: Path) -> list[str]:
@@ -195,17 +222,31 @@ def describe_copy_error(path: Path, error: psycopg.Error) -> str:
     return f"{path.name}, {location}: {reason}"
 
 
+@dataclass(frozen=True)
+class CopiedRows:
+    """The rows one COPY wrote: how many, and the raw id of the first (None when the file had none)."""
+
+    row_count: int
+    first_raw_id: int | None
+
+
 def copy_file(
     connection: psycopg.Connection, path: Path, source: SourceFile, batch_id: uuid.UUID, columns: tuple[str, ...]
-) -> int:
-    """COPY one file, whose header holds ``columns``, into its raw table in the caller's transaction; count rows."""
+) -> CopiedRows:
+    """COPY one file, whose header holds ``columns``, into its raw table in the caller's transaction.
+
+    The table is locked against other loaders (readers go on) until the transaction ends, so the file's rows get
+    consecutive raw ids: the dbt project computes a quarantined row's line from its raw id and the first one's.
+    """
+    table = sql.Identifier(source.entity)
+    connection.execute(sql.SQL("lock table raw.{} in share row exclusive mode").format(table))
     connection.execute(
         "select set_config('olist_dw.batch_id', %s, true), set_config('olist_dw.source_file', %s, true)",
         (str(batch_id), path.name),
     )
     statement = sql.SQL("copy raw.{table} ({columns}) from stdin with (format csv, header true, encoding 'UTF8')")
     statement = statement.format(
-        table=sql.Identifier(source.entity),
+        table=table,
         columns=sql.SQL(", ").join(sql.Identifier(column) for column in columns),
     )
     with connection.cursor() as cursor:
@@ -216,7 +257,13 @@ def copy_file(
             while chunk := stream.read(CHUNK_BYTES):
                 copy.write(chunk)
                 faults.checkpoint("load.copy")
-        return cursor.rowcount
+        row_count = cursor.rowcount
+    if not row_count:
+        return CopiedRows(0, None)
+    last_raw_id = connection.execute(
+        "select currval(pg_get_serial_sequence(%s, '_raw_id'))", (f"raw.{source.entity}",)
+    ).fetchone()[0]
+    return CopiedRows(row_count, last_raw_id - row_count + 1)
 
 
 def load_file(connection: psycopg.Connection, path: Path, batch_id: uuid.UUID) -> FileResult:
@@ -232,7 +279,7 @@ def load_file(connection: psycopg.Connection, path: Path, batch_id: uuid.UUID) -
             if earlier_batch is not None:
                 return FileResult(path.name, source.entity, False, 0, earlier_batch)
             add_raw_columns(connection, source, layout, batch_id, path.name)
-            row_count = copy_file(connection, path, source, batch_id, layout.columns)
+            copied = copy_file(connection, path, source, batch_id, layout.columns)
             ledger.record_file(
                 connection,
                 batch_id=batch_id,
@@ -240,11 +287,12 @@ def load_file(connection: psycopg.Connection, path: Path, batch_id: uuid.UUID) -
                 entity=source.entity,
                 content_sha256=digest,
                 byte_count=path.stat().st_size,
-                row_count=row_count,
+                row_count=copied.row_count,
+                first_raw_id=copied.first_raw_id,
             )
     except (psycopg.errors.DataError, psycopg.errors.BadCopyFileFormat) as error:
         raise DataError(describe_copy_error(path, error) + "; nothing of this file was loaded") from error
-    return FileResult(path.name, source.entity, True, row_count, batch_id)
+    return FileResult(path.name, source.entity, True, copied.row_count, batch_id)
 
 
 def load_directory(

@@ -157,8 +157,12 @@ def test_demo_on_the_embedded_database_twice_gives_the_same_counts(run_cli, tmp_
     file_inputs, raw_outputs = completed_jobs["olist_dw.runner.load.raw.orders"]
     assert [Path(name).name for name in file_inputs] == ["olist_orders_dataset.csv"]
     assert raw_outputs == {"olist_dw.raw.orders"}
-    # raw.orders -> base_olist__orders (the row rules) -> quarantine.orders and stg_olist__orders.
-    assert completed_jobs["olist_dw.staging.olist_dw.base_olist__orders.build.run"][0] == {"olist_dw.raw.orders"}
+    # raw.orders -> base_olist__orders (the row rules; the runner's file records give line numbers)
+    # -> quarantine.orders and stg_olist__orders.
+    assert completed_jobs["olist_dw.staging.olist_dw.base_olist__orders.build.run"][0] == {
+        "olist_dw.raw.orders",
+        "olist_dw.metadata.loaded_files",
+    }
     assert (
         "olist_dw.staging.base_olist__orders"
         in completed_jobs["olist_dw.staging.olist_dw.stg_olist__orders.build.run"][0]

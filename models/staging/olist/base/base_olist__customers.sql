@@ -1,6 +1,6 @@
--- Every raw customer row with its verdict (clean, superseded or quarantined) and the window it belongs to: the
--- purchase time of the order naming it (Olist issues one customer_id per order). stg_olist__customers stages the
--- clean rows; quarantine_olist__customers the rest.
+-- The raw customer rows one window needs judged, each with its verdict (clean, superseded or quarantined) and the
+-- window it belongs to: the purchase time of the order naming it (Olist issues one customer_id per order).
+-- stg_olist__customers stages the clean rows; quarantine_olist__customers the rest.
 
 {%- set checks = column_checks('customer_id', 'id') + [duplicate_key_check(['customer_id'])]
     + column_checks('customer_unique_id', 'id') %}
@@ -14,12 +14,7 @@
 
 with
 
-source as (
-
-    select * from {{ source('olist', 'customers') }}
-
-),
-
+-- base_olist__orders holds every order of each customer it names, so these are whole customers.
 orders as (
 
     select
@@ -34,6 +29,43 @@ orders as (
 
 ),
 
+-- The loads of the customers placed in the window or in none, through raw.customers' index on customer_id; and
+-- the loads of customers that no order names in its latest load, which no window can place. That anti-join reads
+-- every customer id and order id in raw: the one read here that grows with the history.
+source as (
+
+    select * from {{ source('olist', 'customers') }}
+    where
+        customer_id in (
+            select orders.customer_id from orders
+            where {{ in_watermark_window('orders.order_purchased_at') }} or orders.order_purchased_at is null
+        )
+
+    union all
+
+    select * from {{ source('olist', 'customers') }} as customers
+    where not exists (
+        select from {{ source('olist', 'orders') }} as naming_orders
+        where
+            naming_orders.customer_id = customers.customer_id
+            and naming_orders.order_id is not null
+            and not exists (
+                select from {{ source('olist', 'orders') }} as later_orders
+                where
+                    later_orders.order_id = naming_orders.order_id
+                    and (later_orders._loaded_at, later_orders._raw_id)
+                    > (naming_orders._loaded_at, naming_orders._raw_id)
+            )
+    )
+
+),
+
+loaded_files as (
+
+    {{ loaded_file_positions() }}
+
+),
+
 located as (
 
     select
@@ -44,13 +76,13 @@ located as (
         {{ source_line() }} as source_line,
         row_number() over latest_first as key_rank,
         first_value(source._batch_id) over latest_first as latest_batch_id,
-        first_value(source._batch_id) over (
-            partition by source._source_file order by source._loaded_at desc, source._raw_id desc
-        ) as latest_file_batch_id,
+        loaded_files.latest_batch_id_of_file,
         to_jsonb(source) - array['_batch_id', '_source_file', '_loaded_at', '_raw_id'] as raw_values
     from source
     left join orders
         on source.customer_id = orders.customer_id
+    left join loaded_files
+        on source._batch_id = loaded_files.batch_id and source._source_file = loaded_files.file_name
     window latest_first as (partition by source.customer_id order by source._loaded_at desc, source._raw_id desc)
 
 ),
@@ -64,7 +96,7 @@ checked as (
         case
             when {{ is_valid_text('customer_id', 'id') }}
                 then latest_batch_id != _batch_id
-            else latest_file_batch_id != _batch_id
+            else latest_batch_id_of_file != _batch_id
         end as is_superseded,
         {{ quarantine_checks(checks) }}
     from located

@@ -1,6 +1,6 @@
--- Every raw payment row with its verdict (clean, superseded or quarantined) and the window it belongs to:
--- its order's purchase time. stg_olist__order_payments stages the clean rows; quarantine_olist__order_payments
--- keeps the rest.
+-- The raw payment rows one window needs judged, each with its verdict (clean, superseded or quarantined) and the
+-- window it belongs to: its order's purchase time. stg_olist__order_payments stages the clean rows;
+-- quarantine_olist__order_payments keeps the rest.
 
 {%- set checks = column_checks('order_id', 'id') + column_checks('payment_sequential', 'position')
     + [duplicate_key_check(['order_id', 'payment_sequential']), orphan_order_check()]
@@ -19,12 +19,6 @@
 
 with
 
-source as (
-
-    select * from {{ source('olist', 'order_payments') }}
-
-),
-
 orders as (
 
     select
@@ -34,6 +28,34 @@ orders as (
         order_purchased_at
     from {{ ref('base_olist__orders') }}
     where is_latest_of_key
+
+),
+
+-- The loads of the orders placed in the window or in none (all loads of a key share its order_id), through
+-- raw.order_payments' index on order_id; and the loads whose order_id no order load has, which no window can place.
+-- That anti-join reads every order id of both tables: the one read here that grows with the history.
+source as (
+
+    select * from {{ source('olist', 'order_payments') }}
+    where
+        order_id in (
+            select orders.order_id from orders
+            where {{ in_watermark_window('orders.order_purchased_at') }} or orders.order_purchased_at is null
+        )
+
+    union all
+
+    select * from {{ source('olist', 'order_payments') }} as payments
+    where not exists (
+        select from {{ source('olist', 'orders') }} as all_orders
+        where all_orders.order_id = payments.order_id
+    )
+
+),
+
+loaded_files as (
+
+    {{ loaded_file_positions() }}
 
 ),
 
@@ -47,13 +69,13 @@ located as (
         {{ source_line() }} as source_line,
         row_number() over latest_first as key_rank,
         first_value(source._batch_id) over latest_first as latest_batch_id,
-        first_value(source._batch_id) over (
-            partition by source._source_file order by source._loaded_at desc, source._raw_id desc
-        ) as latest_file_batch_id,
+        loaded_files.latest_batch_id_of_file,
         to_jsonb(source) - array['_batch_id', '_source_file', '_loaded_at', '_raw_id'] as raw_values
     from source
     left join orders
         on source.order_id = orders.order_id
+    left join loaded_files
+        on source._batch_id = loaded_files.batch_id and source._source_file = loaded_files.file_name
     window latest_first as (
         partition by source.order_id, source.payment_sequential
         order by source._loaded_at desc, source._raw_id desc
@@ -70,7 +92,7 @@ checked as (
         case
             when {{ is_valid_text('order_id', 'id') }} and {{ is_valid_text('payment_sequential', 'position') }}
                 then latest_batch_id != _batch_id
-            else latest_file_batch_id != _batch_id
+            else latest_batch_id_of_file != _batch_id
         end as is_superseded,
         {{ quarantine_checks(checks) }}
     from located

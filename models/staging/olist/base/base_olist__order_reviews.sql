@@ -1,6 +1,7 @@
--- Every raw review row with its verdict (clean, superseded or quarantined) and the window it belongs to:
--- its order's purchase time. stg_olist__order_reviews stages the clean rows; quarantine_olist__order_reviews the
--- rest. The export repeats a review_id across orders, so the key is (review_id, order_id).
+-- The raw review rows one window needs judged, each with its verdict (clean, superseded or quarantined) and the
+-- window it belongs to: its order's purchase time. stg_olist__order_reviews stages the clean rows;
+-- quarantine_olist__order_reviews the rest. The export repeats a review_id across orders, so the key is
+-- (review_id, order_id).
 
 {%- set checks = column_checks('review_id', 'id') + column_checks('order_id', 'id')
     + [duplicate_key_check(['review_id', 'order_id']), orphan_order_check()]
@@ -15,12 +16,6 @@
 
 with
 
-source as (
-
-    select * from {{ source('olist', 'order_reviews') }}
-
-),
-
 orders as (
 
     select
@@ -33,6 +28,89 @@ orders as (
 
 ),
 
+-- The loads of the orders placed in the window or in none (all loads of a key share its order_id), through
+-- raw.order_reviews' index on order_id; and the loads whose order_id no order load has, which no window can place.
+-- That anti-join reads every order id of both tables: the one read here that grows with the history.
+source as (
+
+    select * from {{ source('olist', 'order_reviews') }}
+    where
+        order_id in (
+            select orders.order_id from orders
+            where {{ in_watermark_window('orders.order_purchased_at') }} or orders.order_purchased_at is null
+        )
+
+    union all
+
+    select * from {{ source('olist', 'order_reviews') }} as reviews
+    where not exists (
+        select from {{ source('olist', 'orders') }} as all_orders
+        where all_orders.order_id = reviews.order_id
+    )
+
+),
+
+loaded_files as (
+
+    {{ loaded_file_positions() }}
+
+),
+
+-- Review messages span lines, so a row's line also counts the line breaks inside its file's earlier records: summed
+-- from the few records that have any, found through raw.order_reviews' partial index on them.
+broken_records as (
+
+    select
+        _batch_id,
+        _source_file,
+        _raw_id,
+        length(coalesce(review_comment_title, '')) - length(replace(coalesce(review_comment_title, ''), chr(10), ''))
+        + length(coalesce(review_comment_message, ''))
+        - length(replace(coalesce(review_comment_message, ''), chr(10), '')) as line_breaks,
+        false as is_judged
+    from {{ source('olist', 'order_reviews') }}
+    where
+        (strpos(review_comment_title, chr(10)) > 0 or strpos(review_comment_message, chr(10)) > 0)
+        and (_batch_id, _source_file) in (
+            select
+                source._batch_id,
+                source._source_file
+            from source
+        )
+
+),
+
+line_breaks as (
+
+    select
+        _raw_id,
+        is_judged,
+        -- A row's own line breaks come after its first line: at equal raw ids the judged row sorts first.
+        coalesce(sum(line_breaks) over (
+            partition by _batch_id, _source_file
+            order by _raw_id asc, is_judged desc
+            rows between unbounded preceding and 1 preceding
+        ), 0) as line_breaks_before
+    from (
+        select
+            _batch_id,
+            _source_file,
+            _raw_id,
+            0 as line_breaks,
+            true as is_judged
+        from source
+        union all
+        select
+            _batch_id,
+            _source_file,
+            _raw_id,
+            line_breaks,
+            is_judged
+        from broken_records
+    ) as records
+
+),
+
 located as (
 
     select
@@ -40,17 +118,18 @@ located as (
         orders.disposition as order_disposition,
         orders.quarantine_rule as order_quarantine_rule,
         orders.order_purchased_at,
-        -- Review messages span lines: the line breaks inside earlier records move this one's line down.
-        {{ source_line(['source.review_comment_title', 'source.review_comment_message']) }} as source_line,
+        {{ source_line('line_breaks.line_breaks_before') }} as source_line,
         row_number() over latest_first as key_rank,
         first_value(source._batch_id) over latest_first as latest_batch_id,
-        first_value(source._batch_id) over (
-            partition by source._source_file order by source._loaded_at desc, source._raw_id desc
-        ) as latest_file_batch_id,
+        loaded_files.latest_batch_id_of_file,
         to_jsonb(source) - array['_batch_id', '_source_file', '_loaded_at', '_raw_id'] as raw_values
     from source
     left join orders
         on source.order_id = orders.order_id
+    left join loaded_files
+        on source._batch_id = loaded_files.batch_id and source._source_file = loaded_files.file_name
+    left join line_breaks
+        on source._raw_id = line_breaks._raw_id and line_breaks.is_judged
     window latest_first as (
         partition by source.review_id, source.order_id
         order by source._loaded_at desc, source._raw_id desc
@@ -67,7 +146,7 @@ checked as (
         case
             when {{ is_valid_text('review_id', 'id') }} and {{ is_valid_text('order_id', 'id') }}
                 then latest_batch_id != _batch_id
-            else latest_file_batch_id != _batch_id
+            else latest_batch_id_of_file != _batch_id
         end as is_superseded,
         {{ quarantine_checks(checks) }}
     from located

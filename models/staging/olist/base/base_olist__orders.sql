@@ -1,5 +1,8 @@
--- Every raw order row with its verdict: clean, superseded by a later batch, or quarantined by the first row rule
--- it fails. stg_olist__orders stages the window's clean rows; quarantine_olist__orders keeps the quarantined ones.
+-- The raw order rows one window needs judged, each with its verdict: clean, superseded by a later batch, or
+-- quarantined by the first row rule it fails. stg_olist__orders stages the window's clean rows;
+-- quarantine_olist__orders keeps the quarantined ones. The rows are every load of each order with a load placed in
+-- the window or in none, and every order of their customers (a customer belongs to its first order's window):
+-- all loads of a key, so its verdicts are those a judgement of the whole history would give.
 
 {%- set checks = column_checks('order_id', 'id') + [duplicate_key_check(['order_id'])]
     + column_checks('customer_id', 'id')
@@ -24,9 +27,52 @@
 
 with
 
+-- Loads placed in the window by their purchase time, and loads no window can place (no usable time), found
+-- through raw.orders' index on the purchase time.
+placed_here as (
+
+    select
+        order_id,
+        customer_id
+    from {{ source('olist', 'orders') }}
+    where
+        {{ in_watermark_window(raw_purchase_time('order_purchase_timestamp')) }}
+        or {{ raw_purchase_time('order_purchase_timestamp') }} is null
+
+),
+
+scoped_orders as (
+
+    select order_id from placed_here
+
+    union
+
+    select order_id from {{ source('olist', 'orders') }}
+    where customer_id in (select placed_here.customer_id from placed_here)
+
+),
+
+-- Every load of those orders (through the index on order_id); a load without an order_id stands alone.
 source as (
 
     select * from {{ source('olist', 'orders') }}
+    where order_id in (select scoped_orders.order_id from scoped_orders)
+
+    union all
+
+    select * from {{ source('olist', 'orders') }}
+    where
+        order_id is null
+        and (
+            {{ in_watermark_window(raw_purchase_time('order_purchase_timestamp')) }}
+            or {{ raw_purchase_time('order_purchase_timestamp') }} is null
+        )
+
+),
+
+loaded_files as (
+
+    {{ loaded_file_positions() }}
 
 ),
 
@@ -35,13 +81,13 @@ located as (
     select
         source.*,
         {{ source_line() }} as source_line,
+        loaded_files.latest_batch_id_of_file,
         row_number() over latest_first as key_rank,
         first_value(source._batch_id) over latest_first as latest_batch_id,
-        first_value(source._batch_id) over (
-            partition by source._source_file order by source._loaded_at desc, source._raw_id desc
-        ) as latest_file_batch_id,
         to_jsonb(source) - array['_batch_id', '_source_file', '_loaded_at', '_raw_id'] as raw_values
     from source
+    left join loaded_files
+        on source._batch_id = loaded_files.batch_id and source._source_file = loaded_files.file_name
     window latest_first as (partition by source.order_id order by source._loaded_at desc, source._raw_id desc)
 
 ),
@@ -55,7 +101,7 @@ checked as (
         case
             when {{ is_valid_text('order_id', 'id') }}
                 then latest_batch_id != _batch_id
-            else latest_file_batch_id != _batch_id
+            else latest_batch_id_of_file != _batch_id
         end as is_superseded,
         {{ quarantine_checks(checks) }}
     from located
@@ -75,7 +121,7 @@ select
     _source_file as source_file,
     source_line,
     raw_values,
-    key_rank = 1 as is_latest_of_key,
+    key_rank = 1 and order_id is not null as is_latest_of_key,
     case
         when is_superseded then 'superseded'
         when quarantine_rule is not null then 'quarantined'
@@ -83,10 +129,7 @@ select
     end as disposition,
     case when not is_superseded then quarantine_rule end as quarantine_rule,
     case when not is_superseded then quarantine_reason end as quarantine_reason,
-    case
-        when {{ is_valid_text('order_purchase_timestamp', 'timestamp') }}
-            then cast(order_purchase_timestamp as timestamp)
-    end as order_purchased_at,
+    {{ raw_purchase_time('order_purchase_timestamp') }} as order_purchased_at,
     _loaded_at as loaded_at,
     _raw_id as raw_id
 from checked
