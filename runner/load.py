@@ -79,7 +79,7 @@ def raw_table_ddl(source: SourceFile) -> sql.Composed:
 
 # The indexes through which a window's run reads only the raw rows it judges (the dbt models base_olist__*): an
 # order's rows, its children's and its customer's by key, the orders placed in the window by purchase time, and
-# the line breaks before a quarantined review, which its line number needs. Each one's use is checked by
+# the line breaks before a review, which its line number needs. Each one's use is checked by
 # tests/runner/test_window_scope.py.
 RAW_INDEXES: dict[str, dict[str, str]] = {
     "orders": {
@@ -236,7 +236,7 @@ def copy_file(
     """COPY one file, whose header holds ``columns``, into its raw table in the caller's transaction.
 
     The table is locked against other loaders (readers go on) until the transaction ends, so the file's rows get
-    consecutive raw ids: the dbt project computes a quarantined row's line from its raw id and the first one's.
+    consecutive raw ids: the dbt project computes a row's line in its file from its raw id and the first one's.
     """
     table = sql.Identifier(source.entity)
     connection.execute(sql.SQL("lock table raw.{} in share row exclusive mode").format(table))

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from conftest import warehouse_checksums
 
-from runner import generate, load, pipeline
+from runner import generate, ledger, load, pipeline
 from runner.errors import DataError, SchemaMismatchError, UsageError
 from runner.olist import BY_ENTITY
 
@@ -55,6 +55,35 @@ def test_loads_rows_tagged_with_batch_file_and_time(connection, tmp_path):
     ]
     status = connection.execute("select status from metadata.load_batches where batch_id = %s", (report.batch_id,))
     assert status.fetchone() == ("succeeded",)
+
+
+def test_records_each_files_first_raw_id_and_the_migration_backfills_it(connection, tmp_path):
+    """A file's rows get consecutive raw ids from the recorded first one; migration 0006 derives the same."""
+    write_orders(tmp_path / "one", f"{HEADER}\n{ROW_1}\n".encode())
+    write_orders(tmp_path / "two", f"{HEADER}\n{ROW_2}\n{ROW_1}\n".encode())
+    load.load_directory(connection, tmp_path / "one")
+    load.load_directory(connection, tmp_path / "two")
+    recorded_query = "select batch_id, first_raw_id from metadata.loaded_files order by loaded_at"
+    recorded = connection.execute(recorded_query).fetchall()
+    assert (
+        recorded
+        == connection.execute(
+            "select _batch_id, min(_raw_id) from raw.orders group by _batch_id order by min(_raw_id)"
+        ).fetchall()
+    )
+    assert connection.execute(
+        "select bool_and(_raw_id - first_raw_id = position - 1) from (select _raw_id, first_raw_id,"
+        " row_number() over (partition by _batch_id order by _raw_id) as position from raw.orders"
+        " join metadata.loaded_files on batch_id = _batch_id) as numbered"
+    ).fetchone() == (True,)
+
+    # A warehouse loaded before migration 0006 had no first_raw_id: the migration's backfill derives it.
+    (migration,) = [migration for migration in ledger.migrations() if migration.version == 6]
+    backfill = migration.sql[migration.sql.index("do $$") :]
+    with connection.transaction():
+        connection.execute("update metadata.loaded_files set first_raw_id = null")
+        connection.execute(backfill.encode())
+    assert connection.execute(recorded_query).fetchall() == recorded
 
 
 def test_takes_the_forms_real_exports_have(connection, tmp_path):
