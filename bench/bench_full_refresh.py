@@ -20,7 +20,7 @@ from runner import dbt, pipeline
 
 
 def timed_build(built: history.Built, window: pipeline.Window, *, full_refresh: bool) -> float:
-    arguments = ["build", "--exclude", *pipeline.MART_MODELS_AND_DATA_TESTS]
+    arguments = ["build", "--exclude", *pipeline.WINDOW_BUILD_EXCLUDES]
     if full_refresh:
         arguments.append("--full-refresh")
     started = time.perf_counter()
@@ -28,7 +28,7 @@ def timed_build(built: history.Built, window: pipeline.Window, *, full_refresh: 
         built.settings,
         arguments,
         dsn=built.settings.dsn,
-        variables=pipeline.build_variables(built.settings, window),
+        run_settings=pipeline.build_settings(built.settings, window),
         lineage=False,
     )
     return time.perf_counter() - started

@@ -8,14 +8,62 @@ run processes it, the next ones re-process it: the same statements on the same r
 scale, split into dbt's build and the mart publish, and the ratio of each scale to the first (target: 10x history
 costs at most 1.3x the 1x time), then the slowest nodes of each scale's last build. The history build's own time and
 dbt's peak memory are printed too: that is the full pipeline at that scale.
+
+Then, on the first scale, the runner's fixed costs as a user meets them (``python -m runner`` in a child process):
+``run --window`` over a day with no orders (``--force``: it is built like any window, so this is the floor of a
+window's cost), against ``dbt --version`` measured in the same run (the cost of starting dbt at all; target: at
+most 2x), and ``run`` when no window is due (target: at most 2 s, "up to date", nothing written).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
+import sys
+import time
 
 import history
+
+from runner.settings import PROJECT_DIR
+
+EMPTY_DAY = "2018-10-05..2018-10-06"
+
+
+def timed(command: list[str], environment: dict[str, str]) -> tuple[float, str]:
+    """Wall time of one command run as a user runs it, and its output; fails loudly when the command fails."""
+    started = time.perf_counter()
+    completed = subprocess.run(
+        command, cwd=PROJECT_DIR, env=environment, capture_output=True, text=True, check=False, timeout=1800
+    )
+    seconds = time.perf_counter() - started
+    if completed.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{completed.stdout[-2000:]}{completed.stderr[-3000:]}")
+    return seconds, completed.stdout
+
+
+def fixed_costs(built: history.Built, repeat: int) -> None:
+    """The floor of a window (an empty day, forced) and of a run with nothing due, against dbt's own start-up."""
+    environment = {**os.environ, "OLIST_DW_HOME": str(built.settings.home), "OLIST_DW_DSN": built.settings.dsn}
+    runner = [sys.executable, "-m", "runner"]
+    history.run_day(built)  # the day's files built: nothing is due afterwards
+    dbt_version = [timed([str(history.executable("dbt")), "--version"], environment)[0] for _ in range(repeat)]
+    empty = [timed([*runner, "run", "--window", EMPTY_DAY, "--force"], environment)[0] for _ in range(repeat)]
+    idle = []
+    for _ in range(repeat):
+        seconds, output = timed([*runner, "run"], environment)
+        if "up to date" not in output:
+            raise SystemExit(f"`run` found something due after the day was built:\n{output}")
+        idle.append(seconds)
+    baseline = statistics.median(dbt_version)
+    print(f"fixed costs at {built.orders:,} orders of history, median of {repeat}:")
+    print(f"  `dbt --version` (baseline)                 {baseline:6.2f} s")
+    print(
+        f"  `run --window {EMPTY_DAY} --force`  {statistics.median(empty):6.2f} s"
+        f"   ratio to dbt --version: {statistics.median(empty) / baseline:.2f} (target <= 2)"
+    )
+    print(f"  `run` with no window due                   {statistics.median(idle):6.2f} s   (target <= 2 s)")
 
 
 def main() -> None:
@@ -53,6 +101,7 @@ def main() -> None:
             print(f"where the last window's dbt build spent its time at {scale}x (dbt's time per node):")
             for unique_id, seconds in nodes:
                 print(f"  {seconds:7.1f} s  {unique_id}")
+        fixed_costs(history.history(scales[0], arguments.orders), arguments.repeat)
     finally:
         history.stop_server()
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import psycopg
 from psycopg import conninfo
 
-from runner import database, load, pipeline
+from runner import database, dbt, load, pipeline
 from runner.generate import GenerateOptions, generate
 from runner.settings import PROJECT_DIR, Settings
 
@@ -122,6 +122,11 @@ def drop_other_versions() -> list[str]:
         for name in names:
             admin.execute(f'drop database if exists "{name}" with (force)')
     return names
+
+
+def executable(name: str) -> str:
+    """A console script of this environment (dbt), as the runner finds it."""
+    return dbt.executable(name)
 
 
 def stop_server() -> None:

@@ -20,6 +20,7 @@ from runner import (
     dashboard,
     database,
     dbt,
+    due,
     generate,
     ledger,
     lineage,
@@ -148,6 +149,7 @@ def _print_file_result(result: load.FileResult) -> None:
 @click.option("--start", "start_text", metavar="START", help="Window start (with --end), instead of --window.")
 @click.option("--end", "end_text", metavar="END", help="Window end (exclusive).")
 @click.option("--step", type=click.Choice(pipeline.STEPS), help="Record the range as day, week or month windows.")
+@click.option("--force", is_flag=True, help="Build the windows asked for even when they are up to date.")
 @click.option("--wait", is_flag=True, help="Wait for another runner's lock instead of failing at once.")
 @click.pass_obj
 def run_command(
@@ -156,11 +158,14 @@ def run_command(
     start_text: str | None,
     end_text: str | None,
     step: str | None,
+    force: bool,
     wait: bool,
 ) -> None:
-    """Build windows through staging, core and marts with dbt-ol, publish them and move the watermark.
+    """Build the due windows through staging, core and marts with dbt-ol, publish them and move the watermark.
 
-    With no window, runs from the watermark up to the newest purchase loaded.
+    A window is due when a load placed rows in it since its last success, when it never succeeded, or when the
+    dbt project changed since. With no window, builds every due window, oldest first; with one, builds those of
+    the windows asked for that are due (all of them with --force) and says which are up to date.
     """
     if window_text and (start_text or end_text):
         raise UsageError("give either --window or --start/--end, not both")
@@ -173,14 +178,48 @@ def run_command(
         window = pipeline.make_window(
             pipeline.parse_bound(start_text, "--start"), pipeline.parse_bound(end_text, "--end")
         )
+    if force and window is None:
+        raise UsageError("--force rebuilds the windows asked for: give --window (or --start/--end)")
     dsn = _bootstrap(settings)
-    if window is None:
-        with database.connect(dsn) as connection:
-            window = pipeline.pending_window(connection)
-        if window is None:
-            console.print("nothing to do: no loaded purchase after the watermark")
-            return
-    _run(settings, dsn, pipeline.split(window, step), wait=wait)
+    asked = pipeline.split(window, step) if window else None
+    _run_due(settings, dsn, asked, step=step, force=force, wait=wait)
+
+
+def _run_due(
+    settings: Settings,
+    dsn: str,
+    asked: list[pipeline.Window] | None,
+    *,
+    step: str | None = None,
+    force: bool = False,
+    wait: bool = False,
+) -> None:
+    """Build what is due: among the windows asked for, or anywhere (None); say why, and which are up to date."""
+    fingerprint = dbt.project_fingerprint(settings.project_dir)
+    with database.connect(dsn) as connection:
+        if asked is None:
+            found = pipeline.due_windows(connection, fingerprint)
+        elif force:
+            found = [due.DueWindow(window.span, ["--force"]) for window in asked]
+        else:
+            found = pipeline.due_among(connection, asked, fingerprint)
+    for item in found:
+        window = pipeline.Window(item.span.start, item.span.end)
+        console.print(f"[yellow]due[/]       window {window}: {status.reasons_text(item.reasons)}")
+    due_spans = {item.span for item in found}
+    for window in asked or []:
+        if window.span not in due_spans:
+            console.print(f"[dim]up to date[/] window {window}")
+    windows = [
+        piece
+        for item in found
+        for piece in pipeline.split(pipeline.Window(item.span.start, item.span.end), None if asked else step)
+    ]
+    if not windows:
+        console.print("up to date: no window is due")
+        return
+    for group in pipeline.contiguous_groups(windows):
+        _run(settings, dsn, group, wait=wait)
 
 
 def _run(settings: Settings, dsn: str, windows: list[pipeline.Window], *, wait: bool = False) -> None:
@@ -205,9 +244,11 @@ def backfill_command(settings: Settings, from_text: str, to_text: str, step: str
     window = pipeline.make_window(pipeline.parse_bound(from_text, "--from"), pipeline.parse_bound(to_text, "--to"))
     dsn = _bootstrap(settings)
     with database.connect(dsn) as connection:
-        groups = pipeline.plan_backfill(connection, window, step, restate=restate)
+        groups = pipeline.plan_backfill(
+            connection, window, step, restate=restate, fingerprint=dbt.project_fingerprint(settings.project_dir)
+        )
     if not groups:
-        console.print(f"nothing to do: every {step} of {window} has succeeded (--restate runs them again)")
+        console.print(f"up to date: no {step} of {window} is due (--restate runs them again)")
         return
     with Progress(disable=not console.is_terminal, console=console) as progress:
         task = progress.add_task("backfill", total=sum(len(group) for group in groups))
@@ -223,7 +264,7 @@ def status_command(settings: Settings, as_json: bool) -> None:
     """Watermark, freshness, last runs, gaps, failed windows and rows per layer."""
     dsn = _bootstrap(settings)
     with database.connect(dsn) as connection:
-        report = status.collect(connection)
+        report = status.collect(connection, dbt.project_fingerprint(settings.project_dir))
     if as_json:
         click.echo(json.dumps(report, default=str, indent=2))
     else:
@@ -531,7 +572,7 @@ def demo_command(settings: Settings, orders: int, seed: int, dirty: float) -> No
     dsn = _bootstrap(settings)
     _load(settings, dsn, data_dir)
     last_day = DEMO_START + timedelta(days=DEMO_DAYS - 1)
-    _run(settings, dsn, pipeline.month_windows(DEMO_START, last_day))
+    _run_due(settings, dsn, pipeline.month_windows(DEMO_START, last_day))
     table = Table("table", "rows", title="What each layer holds")
     with database.connect(dsn) as connection:
         for name, count in status.layer_row_counts(connection):

@@ -6,6 +6,7 @@ so that a run driven by the runner and a ``dbt build --vars`` typed by hand are 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -226,19 +227,28 @@ def run_dbt(
     *,
     dsn: str | None = None,
     variables: dict[str, str] | None = None,
+    run_settings: dict[str, str] | None = None,
+    target_dir: Path | None = None,
     lineage: bool = True,
     parent_run_id: uuid.UUID | None = None,
 ) -> DbtResult:
-    """Run one dbt command (through ``dbt-ol`` when lineage is wanted); raise with dbt's own summary on failure."""
+    """Run one dbt command (through ``dbt-ol`` when lineage is wanted); raise with dbt's own summary on failure.
+
+    ``run_settings`` are the project's environment-backed vars (``OLIST_DW_*``, read in ``vars:`` of
+    dbt_project.yml): unlike ``variables`` (``--vars``) they leave dbt's saved parse state valid. An invocation
+    whose ``--vars`` differ from the usual gets its own ``target_dir``, so that it keeps its own parse state
+    instead of invalidating the window builds'.
+    """
+    target_dir = target_dir or settings.target_dir
     command = [executable("dbt-ol" if lineage else "dbt"), *arguments]
-    if lineage:
-        # dbt-ol reads the artefacts it turns into events from --target-path; it does not see DBT_TARGET_PATH.
-        command += ["--target-path", str(settings.target_dir)]
+    # dbt-ol reads the artefacts it turns into events from --target-path; it does not see DBT_TARGET_PATH.
+    command += ["--target-path", str(target_dir)]
     if variables:
         command += ["--vars", json.dumps(variables)]
     # A stale run_results.json would pass for this run's when dbt stops before writing its own (parse errors).
-    (settings.target_dir / "run_results.json").unlink(missing_ok=True)
+    (target_dir / "run_results.json").unlink(missing_ok=True)
     environment = dbt_environment(settings, dsn)
+    environment.update(run_settings or {})
     if parent_run_id is not None:
         # The runner's window run is the parent of dbt's run in the lineage graph.
         environment["OPENLINEAGE_PARENT_ID"] = f"{environment['OPENLINEAGE_NAMESPACE']}/{RUN_JOB}/{parent_run_id}"
@@ -252,10 +262,10 @@ def run_dbt(
     )
     output = completed.stdout + completed.stderr
     if completed.returncode != 0:
-        raise failure_class(settings, output)(
+        raise failure_class(target_dir, output)(
             f"`dbt {' '.join(arguments)}` failed (exit {completed.returncode}):\n{failure_summary(output)}"
         )
-    return DbtResult(invocation_id=_invocation_id(settings), output=output)
+    return DbtResult(invocation_id=_invocation_id(target_dir), output=output)
 
 
 TRANSIENT_SIGNS = (
@@ -276,13 +286,13 @@ RESOURCE_SIGNS = (
 )
 
 
-def failure_class(settings: Settings, output: str) -> type[PipelineFailure]:
+def failure_class(target_dir: Path, output: str) -> type[PipelineFailure]:
     """Which kind of failure a failed dbt run was, after the error taxonomy: transient, data quality, or other."""
     if any(sign in output for sign in TRANSIENT_SIGNS):
         return TransientFailure
     if any(sign in output for sign in RESOURCE_SIGNS):
         return ResourceFailure
-    run_results = settings.target_dir / "run_results.json"
+    run_results = target_dir / "run_results.json"
     if run_results.exists():
         statuses = {result["status"] for result in json.loads(run_results.read_text(encoding="utf-8"))["results"]}
         if "fail" in statuses and "error" not in statuses:
@@ -292,7 +302,7 @@ def failure_class(settings: Settings, output: str) -> type[PipelineFailure]:
 
 def generate_docs(settings: Settings, dsn: str) -> Path:
     """``dbt docs generate``: the site (index.html, manifest, catalog) in the target folder, which it returns."""
-    run_dbt(settings, ["docs", "generate", "--target-path", str(settings.target_dir)], dsn=dsn, lineage=False)
+    run_dbt(settings, ["docs", "generate"], dsn=dsn, lineage=False)
     return settings.target_dir
 
 
@@ -329,8 +339,44 @@ def failure_summary(output: str) -> str:
     return "\n".join(lines[-OUTPUT_TAIL_LINES:])
 
 
-def _invocation_id(settings: Settings) -> str | None:
-    run_results = settings.target_dir / "run_results.json"
+def _invocation_id(target_dir: Path) -> str | None:
+    run_results = target_dir / "run_results.json"
     if not run_results.exists():
         return None
     return json.loads(run_results.read_text(encoding="utf-8")).get("metadata", {}).get("invocation_id")
+
+
+# What the warehouse's contents depend on in the dbt project: its SQL, its configs and tests, its package versions.
+FINGERPRINTED = ("models", "macros", "snapshots", "seeds", "tests", "dbt_project.yml", "package-lock.yml")
+FINGERPRINTED_SUFFIXES = (".sql", ".yml", ".yaml", ".csv")
+
+
+def project_fingerprint(project_dir: Path, *, data_only: bool = True) -> str:
+    """A digest of the dbt project: the windows built with another (``data_only``) fingerprint are due again.
+
+    With ``data_only``, descriptions are left out of the YAML files and doc blocks (``.md``) are not read:
+    documenting a column changes no row, so it should not make every window due. Without it, the digest says
+    whether Elementary's copy of the project's artifacts (descriptions included) is current. The runner's Python
+    tests under ``tests/`` are not part of the dbt project and are skipped by suffix.
+    """
+    suffixes = FINGERPRINTED_SUFFIXES if data_only else (*FINGERPRINTED_SUFFIXES, ".md")
+    digest = hashlib.sha256()
+    for entry in FINGERPRINTED:
+        root = project_dir / entry
+        paths = sorted(root.rglob("*")) if root.is_dir() else [root]
+        for path in paths:
+            if not path.is_file() or path.suffix not in suffixes:
+                continue
+            content = path.read_bytes()
+            if data_only and path.suffix in (".yml", ".yaml"):
+                content = json.dumps(_without_descriptions(yaml.safe_load(content)), sort_keys=True).encode()
+            digest.update(str(path.relative_to(project_dir)).encode() + b"\0" + content + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _without_descriptions(document: object) -> object:
+    if isinstance(document, dict):
+        return {key: _without_descriptions(value) for key, value in document.items() if key != "description"}
+    if isinstance(document, list):
+        return [_without_descriptions(item) for item in document]
+    return document

@@ -172,42 +172,75 @@ def start_windows(
     *,
     runner_run_id: uuid.UUID,
     openlineage_run_id: uuid.UUID | None = None,
+    project_fingerprint: str | None = None,
 ) -> list[uuid.UUID]:
-    """Record the windows one runner run is about to build, as running; committed at once so others see them."""
+    """Record the windows one runner run is about to build, as running; committed at once so others see them.
+
+    Each row keeps the snapshot of this transaction, taken before dbt reads anything: the loads visible in it are
+    the loads the build saw (runner/due.py compares it with each file's loading transaction).
+    """
     run_ids = [uuid.uuid4() for _ in windows]
     with connection.transaction():
         for run_id, (start, end) in zip(run_ids, windows, strict=True):
             connection.execute(
-                "insert into metadata.window_runs"
-                " (run_id, runner_run_id, pipeline, window_start, window_end, status, openlineage_run_id)"
-                " values (%s, %s, %s, %s, %s, 'running', %s)",
-                (run_id, runner_run_id, pipeline, start, end, openlineage_run_id),
+                "insert into metadata.window_runs (run_id, runner_run_id, pipeline, window_start, window_end,"
+                " status, openlineage_run_id, data_snapshot, project_fingerprint)"
+                " values (%s, %s, %s, %s, %s, 'running', %s, pg_current_snapshot(), %s)",
+                (run_id, runner_run_id, pipeline, start, end, openlineage_run_id, project_fingerprint),
             )
     return run_ids
+
+
+def is_deployed(connection: psycopg.Connection, fingerprint: str) -> bool:
+    """Whether this version of the dbt project was deployed here (Elementary's models built, artifacts uploaded)."""
+    return bool(
+        connection.execute(
+            "select exists (select from metadata.project_deployments where fingerprint = %s)"
+            " and to_regclass('elementary.dbt_run_results') is not null",
+            (fingerprint,),
+        ).fetchone()[0]
+    )
+
+
+def record_deployment(connection: psycopg.Connection, fingerprint: str) -> None:
+    with connection.transaction():
+        connection.execute(
+            "insert into metadata.project_deployments (fingerprint) values (%s)"
+            " on conflict (fingerprint) do update set deployed_at = now()",
+            (fingerprint,),
+        )
 
 
 def record_success(
     connection: psycopg.Connection,
     run_ids: list[uuid.UUID],
     pipeline: str,
-    end: datetime,
+    end: datetime | None,
     *,
     invocation_id: str | None,
     stage_durations_ms: dict[str, int],
     row_counts: dict[uuid.UUID, dict[str, int]],
 ) -> None:
-    """Mark windows succeeded and move the watermark (never back); the caller's transaction publishes with it."""
+    """Mark windows succeeded and move the watermark to ``end`` (never back; None: leave it to the caller).
+
+    The caller's transaction publishes with it."""
     for run_id in run_ids:
         connection.execute(
             "update metadata.window_runs set status = 'succeeded', finished_at = clock_timestamp(),"
             " dbt_invocation_id = %s, stage_durations_ms = %s, row_counts = %s where run_id = %s",
             (invocation_id, Jsonb(stage_durations_ms), Jsonb(row_counts.get(run_id, {})), run_id),
         )
+    if end is not None:
+        advance_watermark(connection, pipeline, end)
+
+
+def advance_watermark(connection: psycopg.Connection, pipeline: str, watermark: datetime) -> None:
+    """Move the watermark to ``watermark`` unless it is already past it (it never moves back)."""
     connection.execute(
         "insert into metadata.watermarks (pipeline, watermark) values (%s, %s)"
         " on conflict (pipeline) do update set"
         " watermark = greatest(metadata.watermarks.watermark, excluded.watermark), updated_at = now()",
-        (pipeline, end),
+        (pipeline, watermark),
     )
 
 

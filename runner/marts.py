@@ -13,6 +13,7 @@ view to the relation it read, not to its name) are re-created on the new version
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -21,13 +22,14 @@ from datetime import datetime, timedelta
 import psycopg
 from psycopg import sql
 
-from runner import dbt, faults
+from runner import database, dbt, faults
 from runner.errors import DataQualityStop, SchemaMismatchError, UsageError
 from runner.observability import log
 from runner.settings import Settings
 
 SCHEMA = "mart"
 SELECTOR = "path:models/marts"
+DEFINITIONS_CACHE = "mart-definitions.json"
 
 
 def parked_schema(version: int) -> str:
@@ -49,8 +51,37 @@ class Definitions:
     # views, so the runner does, on every version it builds, before the version can reach readers.
     contracts: dict[str, list[tuple[str, str]]]
 
+    @classmethod
+    def from_json(cls, saved: dict) -> Definitions:
+        return cls(
+            names=saved["names"],
+            sha256=saved["sha256"],
+            tests=[(name, query) for name, query in saved["tests"]],
+            parents=saved["parents"],
+            contracts={mart: [(name, kind) for name, kind in columns] for mart, columns in saved["contracts"].items()},
+        )
+
 
 def definitions(settings: Settings, dsn: str) -> Definitions:
+    """What publish needs of the marts, compiled once per version of the dbt project and database.
+
+    Every window's publish needs them; they change only with the project (or the database the SQL names), so
+    they are kept beside dbt's artefacts under that key instead of compiling the marts for every window.
+    """
+    key = json.dumps(
+        [dbt.project_fingerprint(settings.project_dir), database.profile_target(dsn)], sort_keys=True, default=str
+    )
+    cache = settings.target_dir / DEFINITIONS_CACHE
+    if cache.exists():
+        saved = json.loads(cache.read_text(encoding="utf-8"))
+        if saved.get("key") == key:
+            return Definitions.from_json(saved["definitions"])
+    found = compile_definitions(settings, dsn)
+    cache.write_text(json.dumps({"key": key, "definitions": dataclasses.asdict(found)}), encoding="utf-8")
+    return found
+
+
+def compile_definitions(settings: Settings, dsn: str) -> Definitions:
     """Compile the marts and read what publish needs from the manifest."""
     dbt.run_dbt(settings, ["compile", "--select", SELECTOR], dsn=dsn, lineage=False)
     nodes = json.loads((settings.target_dir / "manifest.json").read_text(encoding="utf-8"))["nodes"]
@@ -134,7 +165,17 @@ def build(settings: Settings, dsn: str, connection: psycopg.Connection, marts: D
         )
     schema = parked_schema(version)
     connection.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(schema)))
-    dbt.run_dbt(settings, ["run", "--select", SELECTOR], dsn=dsn, variables={"mart_schema": schema}, lineage=False)
+    # Its own target folder: these --vars differ from every other invocation's, and would otherwise throw away the
+    # window builds' saved parse state (dbt re-parses the whole project when --vars change).
+    dbt.run_dbt(
+        settings,
+        ["run", "--select", SELECTOR],
+        dsn=dsn,
+        variables={"mart_schema": schema},
+        run_settings={"OLIST_DW_SKIP_ARTIFACTS_UPLOAD": "true"},
+        target_dir=settings.target_dir / "mart-versions",
+        lineage=False,
+    )
     check_contracts(connection, schema, marts.contracts)
     log.info("mart version built", version=version, schema=schema)
     return version

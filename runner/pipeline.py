@@ -6,6 +6,7 @@ Kept apart from the CLI so that tests, benchmarks and the demo call the same fun
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import time
 import uuid
@@ -20,15 +21,20 @@ import tenacity
 from openlineage.client.event_v2 import RunState
 from psycopg import sql
 
-from runner import database, dbt, faults, ledger, lineage, load, lock, marts, quarantine
+from runner import database, dbt, due, faults, ledger, lineage, load, lock, marts, quarantine
 from runner.errors import DataQualityStop, ResourceFailure, TransientFailure, UsageError
 from runner.observability import log, stage
-from runner.settings import PIPELINE, Settings
+from runner.settings import PIPELINE, PROJECT_DIR, Settings
 
 WINDOW_SEPARATOR = ".."
 # The runner builds everything but the marts with dbt, then refreshes and checks the marts itself, in the same
 # transaction that records the windows (see publish). The marts' unit tests run with `dbt build` by hand and in CI.
 MART_MODELS_AND_DATA_TESTS = ("path:models/marts,resource_type:model", "path:models/marts,test_type:data")
+# Built by the first window build of each version of the project on a database (see build_and_publish), not by
+# every window: Elementary's own models (its results tables), and the unit tests, which test the SQL's logic on
+# fixtures and so can only fail differently when the project changes.
+ONCE_PER_PROJECT_VERSION = ("package:elementary", "resource_type:unit_test")
+WINDOW_BUILD_EXCLUDES = (*MART_MODELS_AND_DATA_TESTS, *ONCE_PER_PROJECT_VERSION)
 
 
 @dataclass(frozen=True)
@@ -39,7 +45,12 @@ class Window:
     end: datetime
 
     def as_dbt_vars(self) -> dict[str, str]:
+        """The window as a person passes it to dbt by hand (``--vars``)."""
         return {"watermark_start": self.start.isoformat(sep=" "), "watermark_end": self.end.isoformat(sep=" ")}
+
+    @property
+    def span(self) -> due.Span:
+        return due.Span(self.start, self.end)
 
     def __str__(self) -> str:
         return f"[{self.start.isoformat(sep=' ')}, {self.end.isoformat(sep=' ')})"
@@ -107,52 +118,36 @@ def split(window: Window, step: str | None) -> list[Window]:
     return [Window(start, end) for start, end in itertools.pairwise(bounds)]
 
 
-def pending_window(connection: psycopg.Connection) -> Window | None:
-    """From the watermark (or the first purchase loaded) to the end of the day of the newest purchase loaded."""
-    first, newest = connection.execute(
-        "select min(purchased_at), max(purchased_at) from ("
-        " select metadata.purchase_time(order_purchase_timestamp) as purchased_at from raw.orders) as loaded"
-    ).fetchone()
-    if newest is None:
-        return None
-    start = ledger.watermark(connection, PIPELINE) or datetime.combine(first.date(), time_of_day())
-    end = datetime.combine(newest.date() + timedelta(days=1), time_of_day())
-    return Window(start, end) if end > start else None
-
-
 def plan_backfill(
-    connection: psycopg.Connection, window: Window, step: str, *, restate: bool = False
+    connection: psycopg.Connection,
+    window: Window,
+    step: str,
+    *,
+    restate: bool = False,
+    fingerprint: str | None = None,
 ) -> list[list[Window]]:
-    """The windows of a range still to build (missing, failed or cut short; all with ``restate``), in groups.
+    """The windows of a range that are due (all with ``restate``), in groups built with one dbt invocation each.
 
-    A window is done when a succeeded run covers it and no run touching it (of any extent) failed, died or is
-    running since: a killed run over two months leaves both months to build again, even if each had
-    succeeded before. Each group can be built with one dbt invocation (see run_windows).
+    Due as runner/due.py says: never built, a run touching it failed, died or is running since its last
+    success (a killed run over two months leaves both to build again), a load placed rows in it since, or (with
+    ``fingerprint``) the dbt project changed since.
     """
     candidates = split(window, step)
     if restate:
         return contiguous_groups(candidates)
-    runs = connection.execute(
-        "select window_start, window_end, status, started_at from metadata.window_runs where pipeline = %s",
-        (PIPELINE,),
-    ).fetchall()
+    found = due_among(connection, candidates, fingerprint)
+    return contiguous_groups([Window(item.span.start, item.span.end) for item in found])
 
-    def done(candidate: Window) -> bool:
-        covered_since = [
-            started
-            for start, end, status, started in runs
-            if status == "succeeded" and start <= candidate.start and candidate.end <= end
-        ]
-        spoiled_since = [
-            started
-            for start, end, status, started in runs
-            if status != "succeeded" and start < candidate.end and candidate.start < end
-        ]
-        return bool(covered_since) and max(covered_since) > max(
-            spoiled_since, default=datetime.min.replace(tzinfo=max(covered_since).tzinfo)
-        )
 
-    return contiguous_groups([candidate for candidate in candidates if not done(candidate)])
+def due_among(connection: psycopg.Connection, windows: list[Window], fingerprint: str | None) -> list[due.DueWindow]:
+    """Which of the windows asked for are due, and why."""
+    due.place_new_files(connection, due.Calendar.of_project(PROJECT_DIR))
+    return due.judge_windows(connection, [window.span for window in windows], fingerprint)
+
+
+def due_windows(connection: psycopg.Connection, fingerprint: str) -> list[due.DueWindow]:
+    """Every due window, oldest first (see runner/due.py)."""
+    return due.due_windows(connection, due.Calendar.of_project(PROJECT_DIR), fingerprint)
 
 
 def contiguous_groups(windows: list[Window]) -> list[list[Window]]:
@@ -218,13 +213,22 @@ def build_and_publish(
     """One group of contiguous windows under the caller's lock; split in halves on a resource failure."""
     span = Window(windows[0].start, windows[-1].end)
     runner_run_id = uuid.uuid4()
+    fingerprint = dbt.project_fingerprint(settings.project_dir)
     run_ids = ledger.start_windows(
         connection,
         PIPELINE,
         [(window.start, window.end) for window in windows],
         runner_run_id=runner_run_id,
         openlineage_run_id=runner_run_id,
+        project_fingerprint=fingerprint,
     )
+    # The first build of a version of the project on this database also builds Elementary's own models, runs the
+    # unit tests and uploads the project's artifacts (models, tests, columns: what Elementary's report describes);
+    # the others skip all three, which cost a third of a window's build and change only with the project.
+    version = dbt.project_fingerprint(settings.project_dir, data_only=False)
+    deployed = ledger.is_deployed(connection, version)
+    excludes = WINDOW_BUILD_EXCLUDES if deployed else MART_MODELS_AND_DATA_TESTS
+    run_settings = {**build_settings(settings, span), "OLIST_DW_SKIP_ARTIFACTS_UPLOAD": str(deployed).lower()}
     durations: dict[str, int] = {}
     emit_lineage(settings, RunState.START, runner_run_id)
     try:
@@ -234,11 +238,13 @@ def build_and_publish(
                     faults.checkpoint("build")
                     result = dbt.run_dbt(
                         settings,
-                        ["build", "--exclude", *MART_MODELS_AND_DATA_TESTS],
+                        ["build", "--exclude", *excludes],
                         dsn=dsn,
-                        variables=build_variables(settings, span),
+                        run_settings=run_settings,
                         parent_run_id=runner_run_id,
                     )
+        if not deployed:
+            ledger.record_deployment(connection, version)
         with timed(durations, "publish"):
             counts = publish(
                 settings,
@@ -248,9 +254,11 @@ def build_and_publish(
                 durations,
                 invocation_id=result.invocation_id,
                 runner_run_id=runner_run_id,
+                fingerprint=fingerprint,
             )
     except Exception as failure:
         error = explain_quarantine_stop(settings, connection, span, failure)
+        error = explain_test_failures(settings, connection, error)
         try:
             ledger.record_failure(
                 connection, run_ids, error_class=type(error).__name__, message=str(error), stage_durations_ms=durations
@@ -275,6 +283,42 @@ def build_and_publish(
     return [RunResult(runner_run_id, windows, result.invocation_id, counts)]
 
 
+FAILING_ROWS_SHOWN = 3
+
+
+def explain_test_failures(settings: Settings, connection: psycopg.Connection, failure: Exception) -> Exception:
+    """A stop by failed tests, told with what failed: the first rows each failed test returns.
+
+    For a model's ``row_invariants`` that is each failed invariant, how many rows fail it and the key of one; for
+    any other test, its own failure rows. dbt's summary alone names the test and the count of failing rows.
+    """
+    results = settings.target_dir / "run_results.json"
+    if not isinstance(failure, DataQualityStop) or not results.exists():
+        return failure
+    lines = []
+    for result in json.loads(results.read_text(encoding="utf-8"))["results"]:
+        if result["status"] != "fail" or not result.get("compiled_code"):
+            continue
+        try:
+            with connection.transaction():
+                cursor = connection.execute(
+                    sql.SQL("select * from ({}) as failures limit {}").format(
+                        sql.SQL(result["compiled_code"]), sql.Literal(FAILING_ROWS_SHOWN)
+                    )
+                )
+                columns = [column.name for column in cursor.description or []]
+                rows = cursor.fetchall()
+        except psycopg.Error:
+            continue
+        described = "; ".join(
+            ", ".join(f"{name}={value}" for name, value in zip(columns, row, strict=True)) for row in rows
+        )
+        lines.append(f"  {result['unique_id'].split('.')[2]}: {described}")
+    if not lines:
+        return failure
+    return DataQualityStop(f"{failure}\nwhat failed:\n" + "\n".join(lines))
+
+
 def explain_quarantine_stop(
     settings: Settings, connection: psycopg.Connection, span: Window, failure: Exception
 ) -> Exception:
@@ -289,16 +333,21 @@ def explain_quarantine_stop(
         return failure
 
 
-def build_variables(settings: Settings, span: Window) -> dict[str, str | float]:
-    """The dbt vars of a window build: its bounds, the quarantine threshold, and "now" for Elementary.
+def build_settings(settings: Settings, span: Window) -> dict[str, str]:
+    """The environment of a window build: its bounds, the quarantine threshold, and "now" for Elementary.
 
-    Elementary's anomaly tests compare the latest days with the ones before them, the latest days being those
-    before the run's start time; a window of history is judged as of its own end instead of today.
+    dbt_project.yml reads them in its ``vars:`` block; passed this way rather than with ``--vars``, a new window
+    keeps dbt's saved parse state (one partial parse instead of a full one per build). Elementary's anomaly tests
+    compare the latest days with the ones before them, the latest days being those before the run's start time;
+    a window of history is judged as of its own end instead of today. The project's artifacts are uploaded by
+    the first build of each project version only (see build_and_publish).
     """
     return {
-        **span.as_dbt_vars(),
-        "quarantine_max_share": settings.quarantine_max_share,
-        "custom_run_started_at": span.end.isoformat(),
+        "OLIST_DW_WATERMARK_START": span.start.isoformat(sep=" "),
+        "OLIST_DW_WATERMARK_END": span.end.isoformat(sep=" "),
+        "OLIST_DW_QUARANTINE_MAX_SHARE": str(settings.quarantine_max_share),
+        "OLIST_DW_RUN_STARTED_AT": span.end.isoformat(),
+        "OLIST_DW_SKIP_ARTIFACTS_UPLOAD": "true",
     }
 
 
@@ -335,6 +384,7 @@ def publish(
     *,
     invocation_id: str | None,
     runner_run_id: uuid.UUID,
+    fingerprint: str,
 ) -> dict[str, dict[str, int]]:
     """Refresh the marts, check them, mark the windows done and move the watermark: one transaction.
 
@@ -368,11 +418,16 @@ def publish(
                 connection,
                 [run_id for run_id, _ in windows],
                 PIPELINE,
-                max(window.end for _, window in windows),
+                None,
                 invocation_id=invocation_id,
                 stage_durations_ms=durations,
                 row_counts={run_id: counts[str(run_id)] for run_id, _ in windows},
             )
+            # The watermark is a fact about the data: as far as every window is built and not due, and never
+            # past the newest plausible purchase (a mistyped year is quarantined, it plans nothing).
+            built_until = max(window.end for _, window in windows)
+            complete_until = due.watermark(connection, due.Calendar.of_project(settings.project_dir), fingerprint)
+            ledger.advance_watermark(connection, PIPELINE, min(built_until, complete_until or built_until))
             faults.checkpoint("publish.before_commit")
     for mart in definitions.names:
         parents = definitions.parents.get(mart, [])

@@ -10,8 +10,8 @@ from psycopg import sql
 from rich.console import Console
 from rich.table import Table
 
-from runner import ledger, marts
-from runner.settings import PIPELINE
+from runner import due, ledger, marts
+from runner.settings import PIPELINE, PROJECT_DIR
 
 LAYER_SCHEMAS = ("raw", "staging", "core", "snapshots", "mart")
 RECENT_RUNS = 5
@@ -33,8 +33,8 @@ def layer_row_counts(connection: psycopg.Connection) -> list[tuple[str, int]]:
     return counts
 
 
-def collect(connection: psycopg.Connection) -> dict[str, Any]:
-    """The pipeline's state, from the ledger and the warehouse alone."""
+def collect(connection: psycopg.Connection, fingerprint: str | None = None) -> dict[str, Any]:
+    """The pipeline's state, from the ledger and the warehouse alone; with the project's fingerprint, what is due."""
     newest_purchase, last_load = connection.execute(
         "select (select max(metadata.purchase_time(order_purchase_timestamp)) from raw.orders),"
         " (select max(loaded_at) from metadata.loaded_files)"
@@ -50,6 +50,13 @@ def collect(connection: psycopg.Connection) -> dict[str, Any]:
         "last_success_at": last_success,
         # How much loaded data the watermark has not reached yet (None when it is caught up).
         "processing_lag_seconds": lag.total_seconds() if lag else None,
+        # What the next `run` builds, and why (new batch, never built, project changed, a failed run).
+        "due_windows": [
+            {"start": window.span.start, "end": window.span.end, "reasons": window.reasons}
+            for window in (
+                due.due_windows(connection, due.Calendar.of_project(PROJECT_DIR), fingerprint) if fingerprint else []
+            )
+        ],
         "gaps": [{"start": start, "end": end} for start, end in ledger.gaps(connection, PIPELINE)],
         "failed_windows": [
             {"start": start, "end": end, "reason": reason} for start, end, reason in failure_reasons(connection)
@@ -74,6 +81,12 @@ def failure_reasons(connection: psycopg.Connection) -> list[tuple[Any, Any, str]
     return reasons
 
 
+def reasons_text(reasons: list[str], shown: int = 3) -> str:
+    """The reasons a window is due, the first few of them (a window can have hundreds of new batches)."""
+    more = f" and {len(reasons) - shown} more" if len(reasons) > shown else ""
+    return ", ".join(reasons[:shown]) + more
+
+
 def render(console: Console, report: dict[str, Any]) -> None:
     """The report for a person at a terminal."""
     console.print(f"pipeline {report['pipeline']}: watermark {report['watermark'] or 'not set'}")
@@ -81,6 +94,10 @@ def render(console: Console, report: dict[str, Any]) -> None:
     console.print(f"last successful window {report['last_success_at'] or 'never'}")
     if report["processing_lag_seconds"]:
         console.print(f"[yellow]behind[/] the loaded data by {report['processing_lag_seconds'] / 86400:.1f} days")
+    for window in report["due_windows"]:
+        console.print(f"[yellow]due[/]       [{window['start']}, {window['end']}): {reasons_text(window['reasons'])}")
+    if not report["due_windows"] and report["watermark"]:
+        console.print("up to date: no window is due")
     for gap in report["gaps"]:
         console.print(f"[red]gap[/]       [{gap['start']}, {gap['end']}) was never processed")
     for window in report["failed_windows"]:

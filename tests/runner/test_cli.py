@@ -80,6 +80,7 @@ def test_bad_files_get_one_line_and_the_schema_code(run_cli, dsn, tmp_path, cont
     assert_one_clear_line(completed, EXIT_SCHEMA_MISMATCH, expected)
 
 
+@pytest.mark.slow
 def test_demo_on_the_embedded_database_twice_gives_the_same_counts(run_cli, tmp_path, browser):
     first = run_cli("demo")
     second = run_cli("demo")
@@ -101,7 +102,10 @@ def test_demo_on_the_embedded_database_twice_gives_the_same_counts(run_cli, tmp_
         tests_page,
     )
     assert len(rows) >= 10 and {row[4] for row in rows} == {"Passed"}, tests_page[:3000]
-    assert int(re.search(r"Passed \((\d+)\)", tests_page)[1]) > 100
+    # Every test a window build runs has its latest result there: about ninety, each core model's row rules
+    # being one row_invariants test.
+    assert int(re.search(r"Passed \((\d+)\)", tests_page)[1]) > 60
+    assert "row_invariants" in tests_page
     browser.screenshot(report_url + "#/report/test-results", "elementary_test_results")
     browser.screenshot(report_url, "elementary_dashboard")
 

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import os
+import re
+import shutil
 import subprocess
 import sys
 import uuid
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from runner import dbt, faults, ledger, load, pipeline
-from runner.errors import PipelineFailure, UsageError
+from runner import dbt, faults, ledger, load, pipeline, report
+from runner.errors import DataQualityStop, PipelineFailure, UsageError
 from runner.olist import BY_ENTITY
 from runner.settings import PIPELINE
 
 ORDERS = BY_ENTITY["orders"]
+COPY_IGNORED = shutil.ignore_patterns("target", "dbt_packages", ".runner", ".venv", "logs", "edr_target", ".git")
 JANUARY = pipeline.Window(datetime(2017, 1, 1), datetime(2017, 2, 1))
 FEBRUARY = pipeline.Window(datetime(2017, 2, 1), datetime(2017, 3, 1))
 BUSINESS_COLUMNS = (
@@ -91,6 +96,7 @@ def test_month_windows_cover_the_days_by_calendar_month():
     assert [(window.start.month, window.end.month) for window in windows] == [(1, 2), (2, 3), (3, 4)]
 
 
+@pytest.mark.slow
 def test_rerunning_windows_changes_nothing_and_a_correction_changes_just_what_changed(settings, connection, tmp_path):
     load_orders(connection, tmp_path / "batch1", FIRST_LOAD)
     pipeline.run_window(settings, settings.dsn, JANUARY)
@@ -125,6 +131,7 @@ def test_rerunning_windows_changes_nothing_and_a_correction_changes_just_what_ch
     ]
 
 
+@pytest.mark.slow
 def test_dbt_build_by_hand_gives_the_same_tables_as_the_runner(settings, connection, tmp_path, server_dsn):
     load_orders(connection, tmp_path / "batch1", FIRST_LOAD)
     for window in (JANUARY, FEBRUARY):
@@ -165,6 +172,7 @@ def test_dbt_build_by_hand_gives_the_same_tables_as_the_runner(settings, connect
             admin.execute(f'drop database if exists "{connection.info.dbname}_by_hand" with (force)')
 
 
+@pytest.mark.slow
 def test_a_failure_inside_the_window_replace_leaves_the_previous_window(settings, connection, tmp_path):
     load_orders(connection, tmp_path / "batch1", FIRST_LOAD)
     pipeline.run_window(settings, settings.dsn, JANUARY)
@@ -207,6 +215,7 @@ def test_duplicate_keys_are_refused_before_merging_naming_the_key(settings, conn
         )
 
 
+@pytest.mark.slow
 def test_windows_built_together_and_publish_atomic_with_the_ledger(settings, connection, tmp_path, monkeypatch):
     load_orders(connection, tmp_path / "batch1", FIRST_LOAD)
     [result] = pipeline.run_windows(settings, settings.dsn, [JANUARY, FEBRUARY])
@@ -302,6 +311,7 @@ def test_split_cuts_ranges_into_calendar_steps():
     assert pipeline.split(window, None) == [window]
 
 
+@pytest.mark.slow
 def test_a_resource_failure_builds_the_windows_again_in_halves(settings, connection, tmp_path, monkeypatch):
     load_orders(connection, tmp_path / "batch1", FIRST_LOAD)
     monkeypatch.setenv("OLIST_DW_FAIL_AT", "build:resource")
@@ -321,3 +331,62 @@ def test_a_resource_failure_builds_the_windows_again_in_halves(settings, connect
     ]
     assert ledger.failed_windows(connection, PIPELINE) == []
     assert connection.execute("select count(*) from core.fact_orders").fetchone() == (3,)
+
+
+@pytest.mark.slow
+def test_a_failed_row_invariant_stops_the_window_naming_model_invariant_and_key(settings, connection, tmp_path):
+    load_orders(connection, tmp_path / "batch1", FIRST_LOAD)
+    pipeline.run_window(settings, settings.dsn, JANUARY)
+    marts_before = table_state(connection, "mart.mart_daily_orders")
+    # A writer that breaks an invariant of core.fact_orders on every row the merge writes (version must be >= 1).
+    connection.execute(
+        """
+        create function core.break_version() returns trigger language plpgsql as
+        $$ begin new.version := 0; return new; end $$;
+        create trigger break_version before insert or update on core.fact_orders
+        for each row execute function core.break_version();
+        """
+    )
+    load_orders(connection, tmp_path / "batch2", [order("a1", "2017-01-05 10:00:00", status="canceled")])
+
+    with pytest.raises(DataQualityStop) as stop:
+        pipeline.run_window(settings, settings.dsn, JANUARY)
+
+    assert stop.value.exit_code == 3
+    message = str(stop.value)
+    assert "row_invariants_fact_orders" in message
+    assert "invariant=version_positive, failing_rows=1, example_key=" + "a1".ljust(32, "0") in message
+    assert table_state(connection, "mart.mart_daily_orders") == marts_before
+    latest = connection.execute("select status from metadata.window_runs order by started_at desc limit 1").fetchone()
+    assert latest == ("failed",)
+
+
+@pytest.mark.slow
+def test_elementary_and_its_report_follow_a_project_change(settings, connection, tmp_path):
+    """Elementary's models and the project's artifacts are deployed once per project version, not per window."""
+    copy = tmp_path / "project"
+    shutil.copytree(settings.project_dir, copy, ignore=COPY_IGNORED)
+    project = replace(settings, project_dir=copy)
+    load_orders(connection, tmp_path / "batch1", FIRST_LOAD)
+    pipeline.run_window(project, project.dsn, JANUARY)
+    pipeline.run_window(project, project.dsn, FEBRUARY)
+    assert connection.execute("select count(*) from metadata.project_deployments").fetchone() == (1,)
+
+    # A new test in the project: the next window deploys the new version first, then builds.
+    new_test = copy / "tests" / "core" / "test_fact_orders__purchased_after_2016.sql"
+    new_test.write_text("select order_id from {{ ref('fact_orders') }} where purchased_at < '2016-01-01'\n")
+    pipeline.run_window(project, project.dsn, JANUARY)
+
+    assert connection.execute("select count(*) from metadata.project_deployments").fetchone() == (2,)
+    known = connection.execute(
+        "select count(*) from elementary.dbt_tests where name = 'test_fact_orders__purchased_after_2016'"
+    ).fetchone()
+    result = connection.execute(
+        "select status from elementary.elementary_test_results"
+        " where test_unique_id like '%test_fact_orders__purchased_after_2016%'"
+    ).fetchall()
+    assert known == (1,)
+    assert result == [("pass",)]
+    html = report.elementary_report(project, project.dsn, tmp_path / "report.html").read_text()
+    data = base64.b64decode(re.search(r"elementaryData = JSON.parse\(atob\('([^']+)'\)\)", html)[1]).decode()
+    assert "test_fact_orders__purchased_after_2016" in data

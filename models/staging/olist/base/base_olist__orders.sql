@@ -27,8 +27,8 @@
 
 with
 
--- Loads placed in the window by their purchase time, and loads no window can place (no usable time), found
--- through raw.orders' index on the purchase time.
+-- Loads placed in the window by their purchase time, and loads no window can place (no usable time, or one
+-- outside the calendar), found through raw.orders' index on the purchase time.
 placed_here as (
 
     select
@@ -37,7 +37,7 @@ placed_here as (
     from {{ source('olist', 'orders') }}
     where
         {{ in_watermark_window(raw_purchase_time('order_purchase_timestamp')) }}
-        or {{ raw_purchase_time('order_purchase_timestamp') }} is null
+        or {{ is_unplaced_purchase_time(raw_purchase_time('order_purchase_timestamp')) }}
 
 ),
 
@@ -65,7 +65,7 @@ source as (
         order_id is null
         and (
             {{ in_watermark_window(raw_purchase_time('order_purchase_timestamp')) }}
-            or {{ raw_purchase_time('order_purchase_timestamp') }} is null
+            or {{ is_unplaced_purchase_time(raw_purchase_time('order_purchase_timestamp')) }}
         )
 
 ),
@@ -129,7 +129,10 @@ select
     end as disposition,
     case when not is_superseded then quarantine_rule end as quarantine_rule,
     case when not is_superseded then quarantine_reason end as quarantine_reason,
-    {{ raw_purchase_time('order_purchase_timestamp') }} as order_purchased_at,
+    case
+        when not {{ is_unplaced_purchase_time(raw_purchase_time('order_purchase_timestamp')) }}
+            then {{ raw_purchase_time('order_purchase_timestamp') }}
+    end as order_purchased_at,
     _loaded_at as loaded_at,
     _raw_id as raw_id
 from checked
