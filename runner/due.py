@@ -355,17 +355,21 @@ def never_built(connection: psycopg.Connection, calendar: Calendar, built: list[
     return due
 
 
-def watermark(connection: psycopg.Connection, calendar: Calendar, fingerprint: str) -> datetime | None:
-    """How far the warehouse is complete: the start of the first due window, at most the end of the day of the
-    newest plausible purchase loaded; None before anything was loaded."""
+def end_of_data(connection: psycopg.Connection, calendar: Calendar) -> datetime | None:
+    """The end of the day of the newest plausible purchase loaded; None before anything was loaded."""
     newest = connection.execute(
         "select max(metadata.purchase_time(order_purchase_timestamp)) from raw.orders"
         " where metadata.purchase_time(order_purchase_timestamp) >= %s"
         " and metadata.purchase_time(order_purchase_timestamp) < %s",
         (calendar.start, calendar.upper(connection)),
     ).fetchone()[0]
-    if newest is None:
+    return None if newest is None else datetime.combine(newest.date() + timedelta(days=1), time())
+
+
+def watermark(connection: psycopg.Connection, calendar: Calendar, fingerprint: str) -> datetime | None:
+    """How far the warehouse is complete: the start of the first due window, at most the end of the data."""
+    end = end_of_data(connection, calendar)
+    if end is None:
         return None
-    end_of_data = datetime.combine(newest.date() + timedelta(days=1), time())
     due = due_windows(connection, calendar, fingerprint)
-    return min([end_of_data, *(window.span.start for window in due)])
+    return min([end, *(window.span.start for window in due)])

@@ -234,13 +234,19 @@ def record_success(
         advance_watermark(connection, pipeline, end)
 
 
-def advance_watermark(connection: psycopg.Connection, pipeline: str, watermark: datetime) -> None:
-    """Move the watermark to ``watermark`` unless it is already past it (it never moves back)."""
+def advance_watermark(
+    connection: psycopg.Connection, pipeline: str, watermark: datetime, *, cap: datetime | None = None
+) -> None:
+    """Move the watermark to ``watermark`` unless it is already past it (it never moves back), and never past ``cap``.
+
+    The cap (the end of the data) also brings back a watermark an earlier release let run past the data, to the
+    year of a mistyped purchase time, say.
+    """
     connection.execute(
-        "insert into metadata.watermarks (pipeline, watermark) values (%s, %s)"
+        "insert into metadata.watermarks (pipeline, watermark) values (%(pipeline)s, %(watermark)s)"
         " on conflict (pipeline) do update set"
-        " watermark = greatest(metadata.watermarks.watermark, excluded.watermark), updated_at = now()",
-        (pipeline, watermark),
+        " watermark = least(greatest(metadata.watermarks.watermark, excluded.watermark), %(cap)s), updated_at = now()",
+        {"pipeline": pipeline, "watermark": watermark, "cap": cap},
     )
 
 

@@ -425,9 +425,15 @@ def publish(
             )
             # The watermark is a fact about the data: as far as every window is built and not due, and never
             # past the newest plausible purchase (a mistyped year is quarantined, it plans nothing).
+            calendar = due.Calendar.of_project(settings.project_dir)
             built_until = max(window.end for _, window in windows)
-            complete_until = due.watermark(connection, due.Calendar.of_project(settings.project_dir), fingerprint)
-            ledger.advance_watermark(connection, PIPELINE, min(built_until, complete_until or built_until))
+            complete_until = due.watermark(connection, calendar, fingerprint)
+            ledger.advance_watermark(
+                connection,
+                PIPELINE,
+                min(built_until, complete_until or built_until),
+                cap=due.end_of_data(connection, calendar),
+            )
             faults.checkpoint("publish.before_commit")
     for mart in definitions.names:
         parents = definitions.parents.get(mart, [])

@@ -123,5 +123,5 @@ def project_at(settings: Settings, reference: str) -> Iterator[Settings]:
 
 def _parse(settings: Settings, dsn: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="olist-dw-parse-") as target:
-        dbt.run_dbt(settings, ["parse", "--target-path", target], dsn=dsn, lineage=False)
+        dbt.run_dbt(settings, ["parse"], dsn=dsn, target_dir=Path(target), lineage=False)
         return json.loads((Path(target) / "manifest.json").read_text(encoding="utf-8"))
