@@ -35,6 +35,8 @@ from conftest import warehouse_checksums
 from runner import database, generate, load, pipeline
 from runner.settings import PROJECT_DIR, Settings
 
+pytestmark = pytest.mark.slow  # a reference build, then real kills and a timed soak: minutes each
+
 WINDOW = "2017-01-01..2017-03-01"
 JANUARY = "2017-01-01..2017-02-01"
 FEBRUARY_FIRST = datetime(2017, 2, 1)
@@ -113,9 +115,13 @@ def wait_for_pause(dsn: str, point: str, process: subprocess.Popen[str], timeout
     raise AssertionError(f"dbt never reached {point}")
 
 
-def kill_at_pause(home: Path, dsn: str, point: str, window: str, env: dict[str, str] | None = None) -> bool:
-    """Run a window and SIGKILL the runner with its dbt children while dbt is held at ``point``."""
-    process = start_runner(home, "run", "--window", window, env={**(env or {}), "OLIST_DW_PAUSE_AT": point})
+def kill_at_pause(
+    home: Path, dsn: str, point: str, window: str, env: dict[str, str] | None = None, *, force: bool = False
+) -> bool:
+    """Run a window (``force``: even when it is up to date) and SIGKILL the runner with its dbt children while dbt
+    is held at ``point``."""
+    arguments = ["run", "--window", window, *(["--force"] if force else [])]
+    process = start_runner(home, *arguments, env={**(env or {}), "OLIST_DW_PAUSE_AT": point})
     if not wait_for_pause(dsn, point, process):
         return False
     os.killpg(process.pid, signal.SIGKILL)
@@ -232,10 +238,13 @@ def test_kill_minus_9_anywhere_then_a_plain_run_converges(own_server, extract, r
             == "2017-03-01T00:00:00"
         )
 
-    # Killed after its commit: the run is done and says so; running again changes nothing.
-    crash_at(home, "publish.after_commit", "run", "--window", WINDOW)
+    # Killed after its commit (a forced re-run: the window is up to date): the run is done and says so; running
+    # again changes nothing, and finds nothing due.
+    crash_at(home, "publish.after_commit", "run", "--window", WINDOW, "--force")
     assert warehouse_checksums(dsn) == reference
-    assert run_runner(home, "run", "--window", WINDOW).returncode == 0
+    again = run_runner(home, "run", "--window", WINDOW)
+    assert again.returncode == 0
+    assert "up to date: no window is due" in again.stdout
     assert warehouse_checksums(dsn) == reference
 
 
@@ -252,15 +261,17 @@ def test_soak_random_windows_repeats_and_kills_converge(settings, connection, ex
         window = chooser.choice(SOAK_WINDOWS)
         fate = chooser.choice([None, None, *PAUSE_POINTS, *CRASH_POINTS])
         history.append((window, fate))
+        # Forced: a repeat rebuilds its window (as a scheduler re-running windows would) instead of finding it
+        # up to date, so every repeat can be killed at its point.
         if fate in PAUSE_POINTS:
-            kill_at_pause(home, settings.dsn, fate, window, env=environment)
+            kill_at_pause(home, settings.dsn, fate, window, env=environment, force=True)
         elif fate in CRASH_POINTS:
             completed = run_runner(
-                home, "run", "--window", window, env={**environment, "OLIST_DW_FAIL_AT": f"{fate}:crash"}
+                home, "run", "--window", window, "--force", env={**environment, "OLIST_DW_FAIL_AT": f"{fate}:crash"}
             )
             assert completed.returncode == -signal.SIGKILL, (history, completed.stdout[-4000:])
         else:
-            completed = run_runner(home, "run", "--window", window, env=environment)
+            completed = run_runner(home, "run", "--window", window, "--force", env=environment)
             assert completed.returncode == 0, (history, completed.stdout[-4000:])
 
     completed = run_runner(

@@ -68,6 +68,8 @@ FIRST_LOAD = [
     order("b2", "2017-01-20 09:30:00", status="shipped"),
     order("c3", "2017-02-03 12:00:00", delivered="2017-03-20 12:00:00"),
 ]
+# The end of the day of the newest purchase loaded: the watermark never passes it.
+END_OF_DATA = datetime(2017, 2, 4)
 
 
 def test_parse_window_accepts_dates_and_times():
@@ -241,14 +243,15 @@ def test_windows_built_together_and_publish_atomic_with_the_ledger(settings, con
         "select status, error_class from metadata.window_runs order by started_at desc limit 1"
     ).fetchone()
     assert latest == ("failed", "InjectedFault")
-    assert connection.execute("select watermark from metadata.watermarks").fetchone() == (FEBRUARY.end,)
+    # The watermark stops at the end of the data: the day of c3, the newest purchase, not the end of February.
+    assert connection.execute("select watermark from metadata.watermarks").fetchone() == (END_OF_DATA,)
 
     # A failure before dbt even starts leaves the same: marts as they were, the window failed, the watermark put.
     monkeypatch.setenv("OLIST_DW_FAIL_AT", "build")
     with pytest.raises(faults.InjectedFault):
         pipeline.run_window(settings, settings.dsn, FEBRUARY)
     assert table_state(connection, "mart.mart_daily_orders") == marts_before
-    assert connection.execute("select watermark from metadata.watermarks").fetchone() == (FEBRUARY.end,)
+    assert connection.execute("select watermark from metadata.watermarks").fetchone() == (END_OF_DATA,)
 
     # A transient error (serialization failure) in the same place is retried, and the window succeeds.
     monkeypatch.setenv("OLIST_DW_FAIL_AT", "publish.before_commit:transient")
