@@ -35,6 +35,8 @@ MART_MODELS_AND_DATA_TESTS = ("path:models/marts,resource_type:model", "path:mod
 # fixtures and so can only fail differently when the project changes.
 ONCE_PER_PROJECT_VERSION = ("package:elementary", "resource_type:unit_test")
 WINDOW_BUILD_EXCLUDES = (*MART_MODELS_AND_DATA_TESTS, *ONCE_PER_PROJECT_VERSION)
+# What dbt_project.yml says when it reads the window from the environment (see build_settings).
+RUN_SETTINGS_MARKER = "env_var('OLIST_DW_WATERMARK_START'"
 
 
 @dataclass(frozen=True)
@@ -240,6 +242,7 @@ def build_and_publish(
                         settings,
                         ["build", "--exclude", *excludes],
                         dsn=dsn,
+                        variables=window_vars_for_older_projects(settings, span),
                         run_settings=run_settings,
                         parent_run_id=runner_run_id,
                     )
@@ -348,6 +351,21 @@ def build_settings(settings: Settings, span: Window) -> dict[str, str]:
         "OLIST_DW_QUARANTINE_MAX_SHARE": str(settings.quarantine_max_share),
         "OLIST_DW_RUN_STARTED_AT": span.end.isoformat(),
         "OLIST_DW_SKIP_ARTIFACTS_UPLOAD": "true",
+    }
+
+
+def window_vars_for_older_projects(settings: Settings, span: Window) -> dict[str, str | float] | None:
+    """The window as ``--vars`` for a dbt project that does not read it from the environment, else None.
+
+    Releases before change-driven runs took the window as ``--vars`` only; the runner builds such a checkout (an
+    upgrade from a warehouse an older release built) the way that release did.
+    """
+    if RUN_SETTINGS_MARKER in (settings.project_dir / "dbt_project.yml").read_text(encoding="utf-8"):
+        return None
+    return {
+        **span.as_dbt_vars(),
+        "quarantine_max_share": settings.quarantine_max_share,
+        "custom_run_started_at": span.end.isoformat(),
     }
 
 
