@@ -31,16 +31,6 @@ HISTORY_DAYS = 730
 DAY_WINDOW = pipeline.Window(
     datetime.combine(DAY, datetime.min.time()), datetime.combine(DAY + timedelta(1), datetime.min.time())
 )
-FINGERPRINTED = (
-    "models",
-    "macros",
-    "snapshots",
-    "seeds",
-    "tests",
-    "dbt_project.yml",
-    "package-lock.yml",
-    "runner/migrations",
-)
 HISTORY = pipeline.Window(DAY_WINDOW.start - timedelta(HISTORY_DAYS), DAY_WINDOW.start)
 
 
@@ -55,13 +45,10 @@ class Built:
 
 
 def fingerprint() -> str:
-    """What the history databases depend on: the dbt project and the runner's migrations, as they are on disk."""
-    digest = hashlib.sha256()
-    for folder in FINGERPRINTED:
-        root = PROJECT_DIR / folder
-        for path in sorted(root.rglob("*") if root.is_dir() else [root]):
-            if path.is_file():
-                digest.update(str(path.relative_to(PROJECT_DIR)).encode() + b"\0" + path.read_bytes())
+    """What the history databases depend on: the dbt project (as the runner fingerprints it) and the migrations."""
+    digest = hashlib.sha256(dbt.project_fingerprint(PROJECT_DIR, data_only=False).encode())
+    for path in sorted((PROJECT_DIR / "runner" / "migrations").glob("*.sql")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:10]
 
 
