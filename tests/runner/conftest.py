@@ -2,11 +2,20 @@
 
 ``OLIST_DW_TEST_DSN`` points the suite at another PostgreSQL 15+ instead (a maintenance database on a server
 where the suite may create and drop databases).
+
+The suite runs in parallel with pytest-xdist (``-n auto`` in pyproject.toml; ``pytest -n 0`` runs it in one
+process). Each worker is a session of its own: its own embedded server (its own data folder and Unix socket),
+its own temporary root, its own Chromium profile. Tests never use fixed ports or the project's own ``.runner/``
+home or ``target/`` folder. The tests of a file with module-scoped fixtures (a warehouse built once for the
+file) run on one worker, which builds them once; the other tests are handed out one by one, the ``slow`` ones
+first, so that no worker is left with a long test at the end (``pytest_xdist_make_scheduler`` below).
 """
 
 from __future__ import annotations
 
+import functools
 import html
+import math
 import os
 import re
 import shutil
@@ -24,6 +33,96 @@ from psycopg import conninfo, sql
 
 from runner import database, pipeline
 from runner.settings import PROJECT_DIR, Settings
+
+# The xdist worker this process is ("gw0", "gw1", ...), or "main" without xdist.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """``-n auto``: one worker per CPU this process may use (affinity and cgroup quota), not per CPU of the host.
+
+    xdist's own count is psutil's, which ignores both: a container allowed 2 CPUs of a 64-core host would start
+    64 workers, each with its own PostgreSQL and dbt. ``PYTEST_XDIST_AUTO_NUM_WORKERS`` still wins.
+    """
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            cpus = min(cpus, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError):
+        pass
+    return max(1, cpus)
+
+
+def module_of(nodeid: str) -> str:
+    """The test file of a node id (``tests/runner/test_x.py``)."""
+    return nodeid.split("::", 1)[0]
+
+
+@functools.cache
+def shares_module_fixtures(rootpath: Path, module: str) -> bool:
+    """Whether a test file defines a module-scoped fixture (a warehouse built once for its tests, say)."""
+    try:
+        return re.search(r"scope\s*=\s*[\"']module[\"']", (rootpath / module).read_text(encoding="utf-8")) is not None
+    except OSError:
+        return False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist, slow tests first (the order otherwise kept): workers take tests in this order.
+
+    So the long tests start first and the short ones fill in at the end. A test file with module-scoped fixtures
+    moves whole (first if it holds a slow test), so that its fixtures are still built once. In one process
+    (``-n 0``) the order is the files' own.
+    """
+    if WORKER == "main":
+        return
+    with_slow_tests = {module_of(item.nodeid) for item in items if item.get_closest_marker("slow")}
+
+    def later(item: pytest.Item) -> bool:
+        module = module_of(item.nodeid)
+        if shares_module_fixtures(config.rootpath, module):
+            return module not in with_slow_tests
+        return item.get_closest_marker("slow") is None
+
+    items.sort(key=later)
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """``--dist loadgroup`` (pyproject.toml) as this suite needs it; other ``--dist`` modes are xdist's own.
+
+    - The tests of a file with module-scoped fixtures go to one worker together, which builds the fixtures once
+      (xdist's own loadgroup would need ``xdist_group`` marks, and it ignores them under pytest 9.2: it groups
+      by editing node ids, which pytest no longer reads; pytest-xdist issue #1386).
+    - Every other test is its own unit, handed out in collection order (slow ones first), not reordered by size.
+    - A worker is given its next unit only when it is down to its last test, not two ahead: near the end, a
+      long test goes to the worker that is free rather than queueing behind another.
+    """
+    if config.getoption("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleFixtureScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = module_of(nodeid)
+            return module if shares_module_fixtures(config.rootpath, module) else nodeid
+
+        def _reschedule(self, node) -> None:  # node: xdist's WorkerController
+            if node.shutting_down:
+                return
+            if not self.workqueue:
+                node.shutdown()
+                return
+            if self._pending_of(self.assigned_work[node]) > 1:
+                return
+            self._assign_work_unit(node)
+
+    config.option.loadscopereorder = False
+    return ModuleFixtureScheduling(config, log)
 
 
 @pytest.fixture(scope="session")
@@ -45,15 +144,31 @@ def server_dsn() -> Iterator[str]:
     shutil.rmtree(home, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def worker_database() -> str:
+    """The name of the database this worker's tests get, one after the other: the same name for all of them.
+
+    dbt keeps its parse of the project (``partial_parse.msgpack``) only while the profile's connection settings
+    stay the same, the database name included: with one name per worker, a test's first dbt command can start
+    from the parse the worker's previous test saved (see ``dbt_parse_cache``) instead of parsing the whole
+    project again. The random part keeps workers and sessions sharing a server (``OLIST_DW_TEST_DSN``) apart.
+    """
+    return f"olist_test_{WORKER}_{uuid.uuid4().hex[:8]}"
+
+
 @pytest.fixture
-def dsn(server_dsn: str) -> Iterator[str]:
-    """A new, empty database for one test, dropped afterwards."""
-    name = f"olist_test_{uuid.uuid4().hex[:12]}"
+def dsn(server_dsn: str, worker_database: str) -> Iterator[str]:
+    """A new, empty database for one test, dropped afterwards.
+
+    Dropped (with any session left in it) and created again for every test: each test starts from an empty
+    database, as if the name were new.
+    """
     with psycopg.connect(server_dsn, autocommit=True) as admin:
-        admin.execute(f'create database "{name}"')
-    yield conninfo.make_conninfo(server_dsn, dbname=name)
+        admin.execute(f'drop database if exists "{worker_database}" with (force)')
+        admin.execute(f'create database "{worker_database}"')
+    yield conninfo.make_conninfo(server_dsn, dbname=worker_database)
     with psycopg.connect(server_dsn, autocommit=True) as admin:
-        admin.execute(f'drop database if exists "{name}" with (force)')
+        admin.execute(f'drop database if exists "{worker_database}" with (force)')
 
 
 @pytest.fixture
@@ -109,10 +224,59 @@ def warehouse_checksums(dsn: str) -> dict[str, str]:
     return checksums
 
 
+PARTIAL_PARSE = "partial_parse.msgpack"
+
+
+def parsed_this_project(saved: Path) -> bool:
+    """Whether dbt saved this parse of the project in ``PROJECT_DIR`` (not of a copy a test made and edited).
+
+    dbt checks a saved parse against the files by content, not by folder: a parse of a copy would still be used,
+    with paths into a folder that is gone. Such a parse is not passed on to the next test.
+    """
+    import msgpack  # dbt's own dependency
+
+    try:
+        manifest = msgpack.unpackb(saved.read_bytes(), strict_map_key=False)
+        roots = {
+            file["path"]["project_root"]
+            for file_id, file in manifest["files"].items()
+            if file_id.startswith(f"{manifest['metadata']['project_name']}://")
+        }
+    except (OSError, ValueError, KeyError, TypeError, msgpack.UnpackException):
+        return False
+    return roots == {str(PROJECT_DIR)}
+
+
+@pytest.fixture(scope="session")
+def dbt_parse_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This worker's latest dbt parses of the project (each target folder's, by its path inside the target)."""
+    return tmp_path_factory.mktemp("dbt-parse-cache")
+
+
 @pytest.fixture
-def settings(dsn: str, tmp_path: Path) -> Settings:
-    """Runner settings for one test: its own home (profile, dbt artefacts, lineage) and database."""
-    return replace(Settings.from_environment(), home=tmp_path / "home", dsn=dsn)
+def settings(dsn: str, tmp_path: Path, dbt_parse_cache: Path) -> Iterator[Settings]:
+    """Runner settings for one test: its own home (profile, dbt artefacts, lineage) and database.
+
+    The home's dbt target folders start with the parses the worker's previous tests saved there; dbt uses one
+    only if nothing it depends on changed (dbt version, connection settings, --vars, the environment variables
+    dbt_project.yml reads, every project file by content) and parses again what did. Afterwards the test's own
+    latest parses are kept for the next test.
+    """
+    settings = replace(Settings.from_environment(), home=tmp_path / "home", dsn=dsn)
+    seeded = {}
+    for cached in dbt_parse_cache.rglob(PARTIAL_PARSE):
+        saved = settings.target_dir / cached.relative_to(dbt_parse_cache)
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(cached, saved)
+        seeded[saved] = saved.stat().st_mtime_ns
+    yield settings
+    for saved in settings.target_dir.rglob(PARTIAL_PARSE) if settings.target_dir.is_dir() else ():
+        if saved.stat().st_mtime_ns != seeded.get(saved) and parsed_this_project(saved):
+            cached = dbt_parse_cache / saved.relative_to(settings.target_dir)
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            staging = cached.with_suffix(".tmp")
+            shutil.copy2(saved, staging)
+            staging.replace(cached)
 
 
 @pytest.fixture

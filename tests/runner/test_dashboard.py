@@ -250,6 +250,7 @@ def wait_for_page(devtools: DevTools, cards: int, charts: int) -> None:
     )
 
 
+@pytest.mark.slow
 def test_the_dashboard_shows_the_marts_figures_for_the_chosen_filters(warehouse, connection, devtools, tmp_path):
     watermark, last_success = connection.execute(
         "select (select watermark from metadata.watermarks),"

@@ -234,6 +234,7 @@ def add_column(path: Path, name: str, value: str) -> None:
         writer.writerows([*row, value] for row in rows[1:])
 
 
+@pytest.mark.slow
 def test_downstream_builds_the_same_with_an_extra_column(settings, connection, new_database, tmp_path):
     """Drift in a file changes nothing downstream: the warehouse equals one built from the files without it."""
     window = pipeline.Window(datetime(2017, 1, 1), datetime(2017, 2, 1))

@@ -24,7 +24,11 @@ from runner.settings import Settings
 WINDOW = pipeline.Window(datetime(2017, 1, 1), datetime(2017, 3, 1))
 KPIS = "mart.mart_executive_kpis"
 CANCELED = "count(*) filter (where orders_by_month.order_status = 'canceled') as canceled_order_count"
-COPY_IGNORED = shutil.ignore_patterns("target", "dbt_packages", ".runner", ".venv", "logs", "edr_target", ".git")
+# What a copy of the project leaves out: build output, state, and what the other worker may be writing meanwhile.
+COPY_IGNORED = shutil.ignore_patterns(
+    *("target", "dbt_packages", ".runner", ".venv", "logs", "edr_target", ".git"),
+    *("__pycache__", "test-artifacts", ".bench"),
+)
 
 
 @pytest.fixture
@@ -76,6 +80,7 @@ def reading(dsn: str) -> Iterator[list[object]]:
         thread.join()
 
 
+@pytest.mark.slow
 def test_publish_swaps_a_new_version_in_whole_and_rollback_returns_to_the_old(project, connection):
     good = kpis(connection)
     doubled = [(month, count * 2) for month, count in good]
@@ -125,6 +130,7 @@ def test_publish_swaps_a_new_version_in_whole_and_rollback_returns_to_the_old(pr
     }
 
 
+@pytest.mark.slow
 def test_a_version_that_fails_its_checks_or_its_swap_is_never_seen(project, connection, monkeypatch):
     good = kpis(connection)
     # More canceled orders than orders breaks one of the mart's tests: the new version must not reach readers.

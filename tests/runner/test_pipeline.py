@@ -23,7 +23,11 @@ from runner.olist import BY_ENTITY
 from runner.settings import PIPELINE
 
 ORDERS = BY_ENTITY["orders"]
-COPY_IGNORED = shutil.ignore_patterns("target", "dbt_packages", ".runner", ".venv", "logs", "edr_target", ".git")
+# What a copy of the project leaves out: build output, state, and what the other worker may be writing meanwhile.
+COPY_IGNORED = shutil.ignore_patterns(
+    *("target", "dbt_packages", ".runner", ".venv", "logs", "edr_target", ".git"),
+    *("__pycache__", "test-artifacts", ".bench"),
+)
 JANUARY = pipeline.Window(datetime(2017, 1, 1), datetime(2017, 2, 1))
 FEBRUARY = pipeline.Window(datetime(2017, 2, 1), datetime(2017, 3, 1))
 BUSINESS_COLUMNS = (

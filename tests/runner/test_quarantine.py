@@ -44,6 +44,7 @@ def quarantined(connection: psycopg.Connection) -> set[tuple[str, int, str]]:
     return set(rows)
 
 
+@pytest.mark.slow
 def test_quarantine_holds_the_malformed_rows_and_a_fixed_source_clears_them(
     settings: Settings, connection: psycopg.Connection, tmp_path: Path, run_cli
 ) -> None:
@@ -101,6 +102,7 @@ def test_quarantine_holds_the_malformed_rows_and_a_fixed_source_clears_them(
     assert connection.execute("select count(*) from core.fact_orders").fetchone() == (ORDERS,)
 
 
+@pytest.mark.slow
 def test_a_window_over_the_threshold_stops_before_publish(
     settings: Settings, connection: psycopg.Connection, tmp_path: Path, run_cli
 ) -> None:
@@ -143,6 +145,7 @@ def test_listing_before_any_window_says_so(connection: psycopg.Connection) -> No
         quarantine.summary(connection)
 
 
+@pytest.mark.slow
 def test_demo_dirty_quarantines_exactly_the_injected_rows(run_cli, tmp_path: Path) -> None:
     """`demo --dirty`, as a user runs it: its quarantine holds the injected rows, with reasons, and nothing else."""
     demo = run_cli("demo", "--dirty", "0.01")

@@ -34,6 +34,8 @@ from runner.generate import GenerateOptions, generate
 from runner.olist import BY_ENTITY
 from runner.settings import Settings
 
+pytestmark = pytest.mark.slow  # the module's warehouse: an extract built month by month
+
 START = date(2017, 1, 1)
 DAYS = 90
 ORDERS = 3000

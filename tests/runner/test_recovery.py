@@ -71,6 +71,7 @@ def build(settings: Settings, extract: Path) -> None:
     pipeline.run_window(settings, settings.dsn, WINDOW)
 
 
+@pytest.mark.slow
 def test_rolling_a_batch_back_leaves_the_warehouse_as_if_it_was_never_loaded(
     settings, connection, extract, tmp_path, new_database
 ):
@@ -107,6 +108,7 @@ def test_rolling_a_batch_back_leaves_the_warehouse_as_if_it_was_never_loaded(
     assert load.load_directory(connection, tmp_path / "bad").rows_loaded == 17
 
 
+@pytest.mark.slow
 def test_restore_rewrites_a_dimension_as_of_a_time_keeping_its_identity(settings, connection, extract, tmp_path):
     build(settings, extract)
     with pytest.raises(UsageError, match="cannot be restored"):
@@ -171,6 +173,7 @@ def test_restore_rewrites_a_dimension_as_of_a_time_keeping_its_identity(settings
     }
 
 
+@pytest.mark.slow
 def test_the_merge_never_overwrites_a_row_changed_since_it_read_it(settings, connection, extract, monkeypatch):
     build(settings, extract)
     order_id, version = connection.execute(

@@ -130,6 +130,7 @@ OLD_QUERIES = (
 )
 
 
+@pytest.mark.slow
 def test_customer_segment_is_an_allowed_change_backfilled_in_place_and_old_queries_keep_working(
     settings: Settings, connection: psycopg.Connection, tmp_path: Path
 ) -> None:

@@ -65,6 +65,7 @@ def test_every_raw_index_is_planned_by_a_base_model() -> None:
     assert declared == set().union(*PLANNED_INDEXES.values())
 
 
+@pytest.mark.slow
 def test_each_base_model_reads_raw_through_its_indexes(built: Settings, connection: psycopg.Connection) -> None:
     for model, indexes in PLANNED_INDEXES.items():
         plan = plan_of(connection, compiled_sql(built, model))
@@ -91,6 +92,7 @@ def judged(settings: Settings, connection: psycopg.Connection, window: pipeline.
     }
 
 
+@pytest.mark.slow
 def test_a_windows_judgement_equals_the_whole_historys(built: Settings, connection: psycopg.Connection) -> None:
     """Judged a month at a time, every raw row gets the verdict, rule and line that one window over all gives."""
     by_month: dict[str, set[tuple]] = {entity: set() for entity in ENTITIES}
