@@ -13,6 +13,7 @@ first, so that no worker is left with a long test at the end (``pytest_xdist_mak
 
 from __future__ import annotations
 
+import csv
 import functools
 import html
 import math
@@ -32,6 +33,7 @@ import pytest
 from psycopg import conninfo, sql
 
 from runner import database, pipeline
+from runner.olist import BY_ENTITY
 from runner.settings import PROJECT_DIR, Settings
 
 # The xdist worker this process is ("gw0", "gw1", ...), or "main" without xdist.
@@ -187,6 +189,21 @@ def new_database(server_dsn: str) -> Iterator[Callable[[], str]]:
     with psycopg.connect(server_dsn, autocommit=True) as admin:
         for name in made:
             admin.execute(f'drop database if exists "{name}" with (force)')
+
+
+def read_rows(directory: Path, entity: str) -> list[dict[str, str]]:
+    """The rows of an Olist file of ``directory`` (byte-order mark and all, as the export writes them)."""
+    with (directory / BY_ENTITY[entity].file_name).open(encoding="utf-8-sig", newline="") as stream:
+        return list(csv.DictReader(stream))
+
+
+def write_rows(directory: Path, entity: str, rows: list[dict[str, str]]) -> None:
+    """Write an Olist file with its exact header; columns a row leaves out are empty."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / BY_ENTITY[entity].file_name).open("w", encoding="utf-8", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=BY_ENTITY[entity].columns, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 AUDIT_COLUMNS = ("created_at", "updated_at", "version")

@@ -8,7 +8,6 @@ and compares the whole warehouse (core and marts) with a clean build of the same
 
 from __future__ import annotations
 
-import csv
 import os
 import re
 import subprocess
@@ -21,11 +20,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import warehouse_checksums
+from conftest import read_rows, warehouse_checksums, write_rows
 from psycopg import conninfo
 
 from runner import generate
-from runner.olist import BY_ENTITY, SOURCE_FILES
+from runner.olist import SOURCE_FILES
 from runner.settings import PROJECT_DIR
 
 pytestmark = pytest.mark.slow
@@ -34,19 +33,6 @@ ORDERS = 300
 START = date(2017, 1, 1)
 DAYS = 90
 BUILT = re.compile(r"^built\s+window \[(\S+) ", re.MULTILINE)
-
-
-def read(folder: Path, entity: str) -> list[dict[str, str]]:
-    with (folder / BY_ENTITY[entity].file_name).open(newline="", encoding="utf-8-sig") as stream:
-        return list(csv.DictReader(stream))
-
-
-def write(folder: Path, entity: str, rows: list[dict[str, str]]) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / BY_ENTITY[entity].file_name).open("w", newline="", encoding="utf-8") as stream:
-        writer = csv.DictWriter(stream, fieldnames=BY_ENTITY[entity].columns)
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def month_of(row: dict[str, str]) -> str:
@@ -59,40 +45,35 @@ class Extract:
     def __init__(self, folder: Path) -> None:
         generate.generate(generate.GenerateOptions(folder / "all", ORDERS, START, DAYS, seed=23))
         self.all = folder / "all"
-        orders = read(self.all, "orders")
+        orders = read_rows(self.all, "orders")
         february = [row for row in orders if month_of(row) == "2017-02"]
         march = [row for row in orders if month_of(row) == "2017-03"]
         self.late_february = {row["order_id"] for row in february[:12]}
         self.late_march = {march[0]["order_id"]}
-        items = read(self.all, "order_items")
+        items = read_rows(self.all, "order_items")
         january = {row["order_id"] for row in orders if month_of(row) == "2017-01"}
         self.late_item = next(row for row in items if row["order_id"] in january and row["order_item_id"] == "1")
         held = self.late_february | self.late_march
         kept_customers = {row["customer_id"] for row in orders if row["order_id"] not in held}
         self.base = folder / "base"
         for source in SOURCE_FILES:
-            rows = read(self.all, source.entity)
+            rows = read_rows(self.all, source.entity)
             if "order_id" in source.columns:
                 rows = [row for row in rows if row["order_id"] not in held and row != self.late_item]
             if source.entity == "customers":
                 rows = [row for row in rows if row["customer_id"] in kept_customers]
-            write(self.base, source.entity, rows)
+            write_rows(self.base, source.entity, rows)
 
     def batch(self, folder: Path, order_ids: set[str]) -> Path:
         """The held-back rows of these orders (and their customers), as a batch of their own."""
-        orders = [row for row in read(self.all, "orders") if row["order_id"] in order_ids]
+        orders = [row for row in read_rows(self.all, "orders") if row["order_id"] in order_ids]
         customers = {row["customer_id"] for row in orders}
         for source in SOURCE_FILES:
+            rows = read_rows(self.all, source.entity)
             if source.entity == "customers":
-                write(
-                    folder, "customers", [row for row in read(self.all, "customers") if row["customer_id"] in customers]
-                )
+                write_rows(folder, "customers", [row for row in rows if row["customer_id"] in customers])
             elif "order_id" in source.columns:
-                write(
-                    folder,
-                    source.entity,
-                    [row for row in read(self.all, source.entity) if row["order_id"] in order_ids],
-                )
+                write_rows(folder, source.entity, [row for row in rows if row["order_id"] in order_ids])
         return folder
 
 
@@ -195,10 +176,12 @@ def test_late_orders_rebuild_their_window_only(warehouse, extract, server_dsn, t
 def test_a_restated_status_rebuilds_its_window(warehouse, extract, server_dsn, tmp_path):
     run = cli(tmp_path / "home")
     delivered = next(
-        row for row in read(extract.base, "orders") if month_of(row) == "2017-01" and row["order_status"] == "delivered"
+        row
+        for row in read_rows(extract.base, "orders")
+        if month_of(row) == "2017-01" and row["order_status"] == "delivered"
     )
     restated = tmp_path / "restated"
-    write(restated, "orders", [{**delivered, "order_status": "canceled", "order_delivered_customer_date": ""}])
+    write_rows(restated, "orders", [{**delivered, "order_status": "canceled", "order_delivered_customer_date": ""}])
     run("--dsn", warehouse, "load", "--source", str(restated))
 
     assert built_windows(run("--dsn", warehouse, "run")) == ["2017-01-01"]
@@ -213,7 +196,7 @@ def test_a_restated_status_rebuilds_its_window(warehouse, extract, server_dsn, t
 def test_a_late_child_row_rebuilds_its_orders_window(warehouse, extract, server_dsn, tmp_path):
     run = cli(tmp_path / "home")
     late = tmp_path / "late-item"
-    write(late, "order_items", [extract.late_item])
+    write_rows(late, "order_items", [extract.late_item])
     run("--dsn", warehouse, "load", "--source", str(late))
 
     assert built_windows(run("--dsn", warehouse, "run")) == ["2017-01-01"]
@@ -223,9 +206,9 @@ def test_a_late_child_row_rebuilds_its_orders_window(warehouse, extract, server_
 def test_a_mistyped_year_is_quarantined_and_plans_no_window(warehouse, extract, server_dsn, tmp_path):
     run = cli(tmp_path / "home")
     typo = extract.batch(tmp_path / "typo", extract.late_march)
-    [march_order] = read(typo, "orders")
+    [march_order] = read_rows(typo, "orders")
     typo_row = {**march_order, "order_id": "f" * 32, "order_purchase_timestamp": "2099-03-05 10:00:00"}
-    write(typo, "orders", [march_order, typo_row])
+    write_rows(typo, "orders", [march_order, typo_row])
     run("--dsn", warehouse, "load", "--source", str(typo))
 
     assert built_windows(run("--dsn", warehouse, "run")) == ["2017-03-01"]
@@ -256,6 +239,6 @@ def test_a_rolled_back_batch_leaves_the_warehouse_as_without_it(warehouse, base,
 
 def test_the_held_back_rows_are_not_in_the_base(extract):
     """The cases above rely on it."""
-    base_orders = {row["order_id"] for row in read(extract.base, "orders")}
+    base_orders = {row["order_id"] for row in read_rows(extract.base, "orders")}
     assert not (extract.late_february | extract.late_march) & base_orders
-    assert extract.late_item not in read(extract.base, "order_items")
+    assert extract.late_item not in read_rows(extract.base, "order_items")

@@ -3,30 +3,20 @@ reference data, a mistyped year, a changed project, a failed run, and windows as
 
 from __future__ import annotations
 
-import csv
 import uuid
 from datetime import datetime
 from pathlib import Path
 
 import psycopg
 import pytest
+from conftest import write_rows
 
 from runner import due, ledger, load, pipeline
-from runner.olist import BY_ENTITY
 from runner.settings import PIPELINE, PROJECT_DIR
 
 JAN, FEB, MAR, APR = (datetime(2017, month, 1) for month in (1, 2, 3, 4))
 CALENDAR = due.Calendar.of_project(PROJECT_DIR)
 PROJECT = "project-a"
-
-
-def write(folder: Path, entity: str, rows: list[dict[str, str]]) -> None:
-    source = BY_ENTITY[entity]
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / source.file_name).open("w", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=source.columns, restval="")
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def order(order_id: str, purchased: str, status: str = "delivered") -> dict[str, str]:
@@ -40,7 +30,7 @@ def order(order_id: str, purchased: str, status: str = "delivered") -> dict[str,
 
 def load_batch(connection: psycopg.Connection, folder: Path, **files: list[dict[str, str]]) -> uuid.UUID:
     for entity, rows in files.items():
-        write(folder, entity, rows)
+        write_rows(folder, entity, rows)
     return load.load_directory(connection, folder).batch_id
 
 

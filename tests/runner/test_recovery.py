@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import threading
 import time
 import uuid
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import warehouse_checksums
+from conftest import read_rows, warehouse_checksums, write_rows
 
 from runner import dbt, generate, load, pipeline, recovery
 from runner.errors import PipelineFailure, UsageError
@@ -27,19 +26,6 @@ def extract(tmp_path: Path) -> Path:
     data = tmp_path / "good"
     generate.generate(generate.GenerateOptions(data, 200, date(2017, 1, 1), 59, 11))
     return data
-
-
-def read_rows(directory: Path, entity: str) -> list[dict[str, str]]:
-    with (directory / BY_ENTITY[entity].file_name).open(encoding="utf-8-sig", newline="") as stream:
-        return list(csv.DictReader(stream))
-
-
-def write_rows(directory: Path, entity: str, rows: list[dict[str, str]]) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    with (directory / BY_ENTITY[entity].file_name).open("w", encoding="utf-8", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=BY_ENTITY[entity].columns)
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 TIMES = [column for column in BY_ENTITY["orders"].columns if column.endswith(("_timestamp", "_at", "_date"))]
