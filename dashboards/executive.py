@@ -4,6 +4,10 @@ Served by ``python -m runner dashboard`` (marimo's run mode, read-only). It read
 for freshness, the runner's ledger (``metadata``); never core, staging or raw. Every figure is computed the way
 the marts' column descriptions define it (models/marts/_marts__models.yml). Filters come from the page, and
 their first values from the address: ``?from=2017-02&to=2017-03&state=SP``.
+
+Values from the database or from errors reach the page through ``dashboard.html_text`` (escaped, in markup the
+page writes), never through an f-string into ``mo.Html`` nor into ``mo.md``: a state or a category made of markup
+would otherwise run script in the viewer's browser.
 """
 
 import marimo
@@ -22,31 +26,30 @@ def _():
 
     from runner import dashboard
     from runner.errors import RunnerError
-    from runner.settings import Settings
 
-    return Decimal, ROUND_HALF_UP, RunnerError, Settings, alt, dashboard, date, mo
+    return Decimal, ROUND_HALF_UP, RunnerError, alt, dashboard, date, mo
 
 
 @app.cell
-def _(Decimal, RunnerError, Settings, dashboard, date, mo):
-    # One read-only session per page: the settings the runner uses (OLIST_DW_DSN, else the embedded server).
+def _(Decimal, RunnerError, dashboard, date, mo):
+    # Every query borrows one of the few connections all pages share (read-only, as the dashboard's SELECT-only
+    # role), with the settings the runner uses (OLIST_DW_DSN, else the embedded server).
     _problem = None
-    connection = None
     try:
         threshold = dashboard.configured_stale_after()
-        connection = dashboard.connect(Settings.from_environment())
+        dashboard.query("select 1")  # unreachable: one message here rather than an error in every panel
     except RunnerError as _error:
         _problem = str(_error)
     mo.stop(
-        connection is None,
-        mo.callout(mo.md(f"**The dashboard cannot reach the warehouse.** {_problem}"), kind="danger"),
+        _problem is not None,
+        mo.callout(
+            mo.Html(
+                dashboard.html_text("<b>The dashboard cannot reach the warehouse.</b> {problem}", problem=_problem)
+            ),
+            kind="danger",
+        ),
     )
-
-    def query(text: str, parameters: tuple = ()) -> list[dict]:
-        """Rows as dictionaries, for the charts."""
-        cursor = connection.execute(text, parameters)
-        names = [column.name for column in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    query = dashboard.query
 
     def plain(rows: list[dict]) -> list[dict]:
         """The rows as JSON values for a chart's inline data: numbers as floats, days as ISO dates."""
@@ -58,13 +61,14 @@ def _(Decimal, RunnerError, Settings, dashboard, date, mo):
 
         return [{key: _value(value) for key, value in row.items()} for row in rows]
 
-    return connection, plain, query, threshold
+    return plain, query, threshold
 
 
 @app.cell
-def _(connection, dashboard, mo, threshold):
+def _(dashboard, mo, threshold):
     # Freshness: the watermark and the last successful run, from the runner's ledger.
-    fresh = dashboard.freshness(connection, threshold)
+    with dashboard.borrowed() as _connection:
+        fresh = dashboard.freshness(_connection, threshold)
 
     def _hours(delta):
         hours = delta.total_seconds() / 3600
@@ -74,10 +78,12 @@ def _(connection, dashboard, mo, threshold):
 
     _watermark = f"{fresh.watermark:%Y-%m-%d %H:%M}" if fresh.watermark else "not set"
     _last = f"{fresh.last_success_at:%Y-%m-%d %H:%M %Z}" if fresh.last_success_at else "never"
-    _line = (
-        f"Data up to the watermark <b data-freshness='watermark'>{_watermark}</b> (purchase time, São Paulo) "
-        f"&middot; last successful run <b data-freshness='last-success'>{_last}</b>"
-        + (f" ({_hours(fresh.lag)} ago)" if fresh.lag is not None else "")
+    _line = dashboard.html_text(
+        "Data up to the watermark <b data-freshness='watermark'>{watermark}</b> (purchase time, São Paulo)"
+        " &middot; last successful run <b data-freshness='last-success'>{last}</b>{ago}",
+        watermark=_watermark,
+        last=_last,
+        ago=f" ({_hours(fresh.lag)} ago)" if fresh.lag is not None else "",
     )
     if fresh.is_stale:
         _why = (
@@ -87,13 +93,14 @@ def _(connection, dashboard, mo, threshold):
         )
         _banner = mo.callout(
             mo.Html(
-                f"<div data-freshness='stale'><b>Stale data:</b> {_why}. {_line}. "
-                "Run <code>python -m runner run</code> to bring the marts up to date.</div>"
+                dashboard.html_text("<div data-freshness='stale'><b>Stale data:</b> {why}. ", why=_why)
+                + _line
+                + ". Run <code>python -m runner run</code> to bring the marts up to date.</div>"
             ),
             kind="warn",
         )
     else:
-        _banner = mo.Html(f"<div data-freshness='fresh' style='color:#555'>{_line}.</div>")
+        _banner = mo.Html("<div data-freshness='fresh' style='color:#555'>" + _line + ".</div>")
     mo.vstack([mo.md("# Olist executive dashboard"), _banner])
     return
 
@@ -170,7 +177,7 @@ def _(mo, months, states):
 
 
 @app.cell
-def _(ALL_STATES, date, mo, period_from, period_to, state):
+def _(ALL_STATES, dashboard, date, mo, period_from, period_to, state):
     # The chosen period, whole months, and the previous period of the same length right before it.
     def _month(label):
         year, month = label.split("-")
@@ -192,15 +199,21 @@ def _(ALL_STATES, date, mo, period_from, period_to, state):
         last = _shift(end, -1)
         return f"{start:%b %Y}" if start == last else f"{start:%b %Y} to {last:%b %Y}"
 
-    mo.md(
-        f"Period **{span(period)}** ({length} month{'s' if length > 1 else ''}), compared with **{span(previous)}**;"
-        f" {where}."
+    mo.Html(
+        dashboard.html_text(
+            "<p>Period <b>{period}</b> ({length} month{plural}), compared with <b>{previous}</b>; {where}.</p>",
+            period=span(period),
+            length=length,
+            plural="s" if length > 1 else "",
+            previous=span(previous),
+            where=where,
+        )
     )
     return chosen_state, length, period, previous, span, where
 
 
 @app.cell
-def _(Decimal, ROUND_HALF_UP, chosen_state, length, mo, period, previous, query, span):
+def _(Decimal, ROUND_HALF_UP, chosen_state, dashboard, length, mo, period, previous, query, span):
     # Headline KPIs, from mart_executive_kpis (which has no state), as its column descriptions define them.
     def _round2(value):
         """Two decimals, ties away from zero: PostgreSQL's round(), which the marts use."""
@@ -246,10 +259,17 @@ def _(Decimal, ROUND_HALF_UP, chosen_state, length, mo, period, previous, query,
     def _card(key, label, value, text, change):
         shown = text if value is not None else "n/a"
         return mo.Html(
-            f"<div data-kpi='{key}' style='border:1px solid #ddd;border-radius:8px;padding:12px 16px;min-width:210px'>"
-            f"<div style='color:#666;font-size:0.85em'>{label}</div>"
-            f"<div data-kpi-value style='font-size:1.6em;font-weight:600'>{shown}</div>"
-            f"<div style='color:#666;font-size:0.8em'>{change}</div></div>"
+            dashboard.html_text(
+                "<div data-kpi='{key}'"
+                " style='border:1px solid #ddd;border-radius:8px;padding:12px 16px;min-width:210px'>"
+                "<div style='color:#666;font-size:0.85em'>{label}</div>"
+                "<div data-kpi-value style='font-size:1.6em;font-weight:600'>{shown}</div>"
+                "<div style='color:#666;font-size:0.8em'>{change}</div></div>",
+                key=key,
+                label=label,
+                shown=shown,
+                change=change,
+            )
         )
 
     _now, _before = _totals(period, whole=False), _totals(previous, whole=True)
@@ -305,12 +325,17 @@ def _(Decimal, ROUND_HALF_UP, chosen_state, length, mo, period, previous, query,
             else ""
         )
     )
-    mo.vstack([mo.hstack(_cards, justify="start", gap=1, wrap=True), mo.md(f"<small>{_note}</small>")])
+    mo.vstack(
+        [
+            mo.hstack(_cards, justify="start", gap=1, wrap=True),
+            mo.Html(dashboard.html_text("<p><small>{note}</small></p>", note=_note)),
+        ]
+    )
     return
 
 
 @app.cell
-def _(alt, chosen_state, mo, period, plain, previous, query, span):
+def _(alt, chosen_state, dashboard, mo, period, plain, previous, query, span):
     # Monthly GMV and orders over the previous and the chosen period.
     if chosen_state:
         _rows = query(
@@ -354,7 +379,7 @@ def _(alt, chosen_state, mo, period, plain, previous, query, span):
     mo.vstack(
         [
             mo.md("## Monthly GMV and orders"),
-            mo.md(_text),
+            mo.Html(dashboard.html_text("<p>{text}</p>", text=_text)),
             _chart.properties(width="container", height=260) if _rows else mo.md("_No sales in these months._"),
         ]
     )
@@ -362,7 +387,7 @@ def _(alt, chosen_state, mo, period, plain, previous, query, span):
 
 
 @app.cell
-def _(alt, chosen_state, mo, period, plain, query, where):
+def _(alt, chosen_state, dashboard, mo, period, plain, query, where):
     # Revenue by customer state (ranked) and by product category, from mart_revenue.
     _by_state = query(
         "select customer_state, sum(gross_merchandise_value) as gmv"
@@ -407,9 +432,11 @@ def _(alt, chosen_state, mo, period, plain, query, where):
             mo.vstack(
                 [
                     mo.md("## Revenue by state"),
-                    mo.md(
-                        "Where is revenue made? GMV by customer state in the period, ranked"
-                        + (f"; {chosen_state} highlighted." if chosen_state else ".")
+                    mo.Html(
+                        dashboard.html_text(
+                            "<p>Where is revenue made? GMV by customer state in the period, ranked{highlight}.</p>",
+                            highlight=f"; {chosen_state} highlighted" if chosen_state else "",
+                        )
                     ),
                     _state_chart if _by_state else mo.md("_No sales in the period._"),
                 ]
@@ -417,9 +444,12 @@ def _(alt, chosen_state, mo, period, plain, query, where):
             mo.vstack(
                 [
                     mo.md("## Revenue by category"),
-                    mo.md(
-                        f"Which categories sell? GMV by product category, {where}"
-                        + (f"; the top 15 of {len(_by_category)}." if len(_by_category) > 15 else ".")
+                    mo.Html(
+                        dashboard.html_text(
+                            "<p>Which categories sell? GMV by product category, {where}{top}.</p>",
+                            where=where,
+                            top=f"; the top 15 of {len(_by_category)}" if len(_by_category) > 15 else "",
+                        )
                     ),
                     _category_chart if _top else mo.md("_No sales in the period._"),
                 ]
@@ -432,7 +462,7 @@ def _(alt, chosen_state, mo, period, plain, query, where):
 
 
 @app.cell
-def _(alt, chosen_state, mo, period, plain, query, where):
+def _(alt, chosen_state, dashboard, mo, period, plain, query, where):
     # Delivery punctuality and delays by customer state, from mart_delivery_performance (monthly).
     _rows = query(
         "select customer_state, sum(delivered_order_count) as delivered,"
@@ -490,19 +520,25 @@ def _(alt, chosen_state, mo, period, plain, query, where):
         .properties(width="container", height=_height)
     )
     _summary = (
-        f"On time: <b data-kpi='on-time'>{_on_time / _delivered:.1%}</b> of {_delivered:,} delivered orders, {where}."
+        dashboard.html_text(
+            "On time: <b data-kpi='on-time'>{rate:.1%}</b> of {delivered:,} delivered orders, {where}.",
+            rate=_on_time / _delivered,
+            delivered=_delivered,
+            where=where,
+        )
         if _delivered
-        else f"No delivered orders in the period, {where}."
+        else dashboard.html_text("No delivered orders in the period, {where}.", where=where)
     )
     mo.vstack(
         [
             mo.md("## Delivery"),
-            mo.md(
-                f"Do we deliver on time? {_summary} Orders count in the month they were placed. The mart keeps, per"
-                " month and state, the mean and 90th percentile of delivery days and the mean days after the"
-                " estimate, not each order's delay; the right chart shows those: dot = mean delivery days, tick ="
-                " 90th percentile (the highest month's in a longer period), orange diamond = mean days after the"
-                " estimate (negative = early)."
+            mo.Html(
+                "<p>Do we deliver on time? "
+                + _summary
+                + " Orders count in the month they were placed. The mart keeps, per month and state, the mean and"
+                " 90th percentile of delivery days and the mean days after the estimate, not each order's delay; the"
+                " right chart shows those: dot = mean delivery days, tick = 90th percentile (the highest month's in a"
+                " longer period), orange diamond = mean days after the estimate (negative = early).</p>"
             ),
             mo.hstack([_rate_chart, _delay_chart], widths="equal", gap=2)
             if _rows
@@ -513,7 +549,7 @@ def _(alt, chosen_state, mo, period, plain, query, where):
 
 
 @app.cell
-def _(alt, mo, period, plain, query, span, where):
+def _(alt, dashboard, mo, period, plain, query, span, where):
     # Customer segments, from mart_customer_analytics: one row per person, scored over all history.
     _rows = query(
         "select segment, count(*) as customers, sum(total_spent) as spent, avg(order_count) as orders_per_customer"
@@ -538,10 +574,15 @@ def _(alt, mo, period, plain, query, span, where):
     mo.vstack(
         [
             mo.md("## Customer segments"),
-            mo.md(
-                "Who are our customers? People by RFM segment, coloured by what they spent. mart_customer_analytics"
-                " has no state and no period: it scores every person over all history (recency from the newest"
-                f" purchase in the data), so the filters ({span(period)}, {where}) do not apply here."
+            mo.Html(
+                dashboard.html_text(
+                    "<p>Who are our customers? People by RFM segment, coloured by what they spent."
+                    " mart_customer_analytics has no state and no period: it scores every person over all history"
+                    " (recency from the newest purchase in the data), so the filters ({period}, {where}) do not"
+                    " apply here.</p>",
+                    period=span(period),
+                    where=where,
+                )
             ),
             _chart if _rows else mo.md("_No customers with a billable order yet._"),
         ]
@@ -556,7 +597,7 @@ def _(mo):
 
 
 @app.cell
-def _(alt, chosen_state, min_items, mo, plain, query):
+def _(alt, chosen_state, dashboard, min_items, mo, plain, query):
     # The sellers shipping late most often, from mart_seller_performance (lifetime figures, by seller state).
     _rows = query(
         "select seller_id, seller_state, item_count, revenue, mean_review_score, late_shipment_rate"
@@ -588,11 +629,13 @@ def _(alt, chosen_state, min_items, mo, plain, query):
     mo.vstack(
         [
             mo.md("## Sellers shipping late"),
-            mo.md(
-                "Which sellers hand items to the carrier after the shipping limit? The ten worst late-shipment"
-                " rates among sellers with at least the chosen number of items sold."
-                + (f" The state filter selects the seller's state ({chosen_state})." if chosen_state else "")
-                + " mart_seller_performance has no period: these are lifetime figures, whatever the period."
+            mo.Html(
+                dashboard.html_text(
+                    "<p>Which sellers hand items to the carrier after the shipping limit? The ten worst late-shipment"
+                    " rates among sellers with at least the chosen number of items sold.{state} mart_seller_performance"
+                    " has no period: these are lifetime figures, whatever the period.</p>",
+                    state=f" The state filter selects the seller's state ({chosen_state})." if chosen_state else "",
+                )
             ),
             min_items,
             _chart if _rows else mo.md("_No seller with that many items shipped._"),

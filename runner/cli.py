@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 import uuid
 from datetime import date, datetime, timedelta
@@ -11,10 +12,13 @@ from pathlib import Path
 
 import click
 import psycopg
+from click.core import ParameterSource
 from prometheus_client import CollectorRegistry, start_http_server
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Column, Table
+from rich.text import Text
 
 from runner import (
     dashboard,
@@ -43,7 +47,7 @@ from runner.errors import (
     SchemaMismatchError,
     UsageError,
 )
-from runner.observability import configure_logging, stage
+from runner.observability import configure_logging, log, stage
 from runner.settings import PIPELINE, Settings
 
 console = Console(soft_wrap=True)
@@ -72,8 +76,16 @@ def cli(
 ) -> None:
     """olist-dw: load the Olist export into PostgreSQL and build its warehouse with dbt, window by window."""
     configure_logging(log_format)
+    if dsn:
+        parts = database.parse_dsn(dsn)
+        if parts.get("password") and ctx.get_parameter_source("dsn") is ParameterSource.COMMANDLINE:
+            log.warning(
+                "--dsn carries a password, which every local user can read in the process list: set OLIST_DW_DSN, "
+                "or keep the password in a password file (~/.pgpass or PGPASSFILE), instead"
+            )
     ctx.obj = Settings.from_environment(dsn=dsn, home=home)
-    _session.update(settings=ctx.obj, pushgateway=pushgateway)
+    # The command's name groups its metrics on a Pushgateway (see metrics.push).
+    _session.update(settings=ctx.obj, pushgateway=pushgateway, command=ctx.invoked_subcommand)
 
 
 def _bootstrap(settings: Settings) -> str:
@@ -100,7 +112,7 @@ def generate_command(
     first_day = pipeline.parse_bound(start, "--start").date()
     extract = generate.generate(generate.GenerateOptions(out_dir, orders, first_day, days, seed, dirty, malformed))
     for file_name, rows in extract.rows.items():
-        console.print(f"{rows:>9,} rows  {out_dir / file_name}")
+        console.print(f"{rows:>9,} rows  {out_dir / file_name}", markup=False)
     if extract.malformed:
         console.print(f"{len(extract.malformed):>9,} rows break a row rule (the quarantine should hold them)")
 
@@ -129,17 +141,21 @@ def _load(settings: Settings, dsn: str, source_dir: Path) -> load.LoadReport:
         report = load.load_directory(connection, source_dir, on_file=on_file)
         fields.update(batch_id=str(report.batch_id), rows=report.rows_loaded)
     for name in report.unknown_files:
-        console.print(f"[yellow]left alone[/] {name}: not a file of the Olist layout")
+        console.print(f"[yellow]left alone[/] {escape(name)}: not a file of the Olist layout")
     for name in report.absent_files:
-        console.print(f"[yellow]absent[/]    {name}")
+        console.print(f"[yellow]absent[/]    {escape(name)}")
     return report
 
 
 def _print_file_result(result: load.FileResult) -> None:
     if result.loaded:
-        console.print(f"[green]loaded[/]    {result.file_name}: {result.row_count:,} rows into raw.{result.entity}")
+        console.print(
+            f"[green]loaded[/]    {escape(result.file_name)}: {result.row_count:,} rows into raw.{result.entity}"
+        )
     else:
-        console.print(f"[dim]skipped[/]   {result.file_name}: same content already loaded by batch {result.batch_id}")
+        console.print(
+            f"[dim]skipped[/]   {escape(result.file_name)}: same content already loaded by batch {result.batch_id}"
+        )
 
 
 @cli.command("run")
@@ -293,7 +309,7 @@ def runs_command(settings: Settings, run_status: str | None, limit: int, as_json
             f"{run.started_at:%Y-%m-%d %H:%M:%S}",
             duration,
             str(run.row_counts.get("merged_orders", "")),
-            (run.error_class or "") + (f": {run.error_message.splitlines()[0]}" if run.error_message else ""),
+            Text((run.error_class or "") + (f": {run.error_message.splitlines()[0]}" if run.error_message else "")),
         )
     console.print(table)
 
@@ -419,7 +435,7 @@ def batches_command(settings: Settings, limit: int, as_json: bool) -> None:
             batch.status,
             str(batch.files),
             f"{batch.rows:,}",
-            batch.source_dir,
+            Text(batch.source_dir),
             f"{batch.rolled_back_at:%Y-%m-%d %H:%M:%S}" if batch.rolled_back_at else "",
         )
     console.print(table)
@@ -440,7 +456,7 @@ def check_schema_command(settings: Settings, reference: str) -> None:
         raise SchemaMismatchError(
             f"{len(found)} breaking change(s) against {reference}:\n" + "\n".join(f"  {line}" for line in found)
         )
-    console.print(f"no breaking change against {reference} ({len(after)} model contracts checked)")
+    console.print(f"no breaking change against {reference} ({len(after)} model contracts checked)", markup=False)
 
 
 @cli.group("quarantine")
@@ -496,7 +512,8 @@ def quarantine_show(
         return
     for row in found:
         where = "no window" if row["order_purchased_at"] is None else f"purchased {row['order_purchased_at']}"
-        console.print(f"[bold]{row['source_file']}, line {row['source_line']}[/] ({where}, batch {row['batch_id']})")
+        source = escape(row["source_file"])
+        console.print(f"[bold]{source}, line {row['source_line']}[/] ({where}, batch {row['batch_id']})")
         console.print(f"  {row['quarantine_rule']}: {row['quarantine_reason']}", markup=False)
         console.print(f"  {json.dumps(row['raw_values'], ensure_ascii=False)}", markup=False)
     if not found:
@@ -510,7 +527,7 @@ def deps_command(settings: Settings, force: bool) -> None:
     """Install the locked dbt packages (hub, else the offline store) and those of the Elementary CLI."""
     how = dbt.ensure_packages(settings, force=force)
     edr_dir = dbt.ensure_edr_packages(settings)
-    console.print(f"dbt packages: {how}; Elementary CLI packages: {edr_dir}")
+    console.print(f"dbt packages: {how}; Elementary CLI packages: {edr_dir}", markup=False)
 
 
 @cli.command("report")
@@ -545,13 +562,16 @@ def docs_command(settings: Settings, port: int, no_serve: bool) -> None:
 @click.option("--port", default=dashboard.DEFAULT_PORT, show_default=True, type=click.IntRange(1, 65535))
 @click.pass_obj
 def dashboard_command(settings: Settings, port: int) -> None:
-    """Serve the executive dashboard (a marimo app over the marts) read-only on localhost, until interrupted."""
+    """Serve the executive dashboard (a marimo app over the marts) read-only on localhost, until interrupted.
+
+    The address printed holds a new access token: only who opens it (or types the token in) sees the page.
+    """
     dashboard.configured_stale_after()  # a bad OLIST_DW_DASHBOARD_STALE_HOURS fails here, not in the page
     dsn = database.resolve_dsn(settings)
-    with database.connect(dashboard.read_only_dsn(dsn), application_name=dashboard.APPLICATION_NAME):
-        pass  # unreachable database: one line and exit code 6 here, rather than an error page
-    console.print(f"serving the executive dashboard on http://{dashboard.HOST}:{port} (Ctrl-C to stop)")
-    dashboard.serve(settings, dsn, port)
+    dashboard.check_reader(dsn)  # no database or no reader role: one line and exit code 6, rather than an error page
+    token = dashboard.new_access_token()
+    console.print(f"serving the executive dashboard on {dashboard.address(port, token)} (Ctrl-C to stop)", markup=False)
+    dashboard.serve(settings, dsn, port, token)
 
 
 @cli.command("demo")
@@ -578,7 +598,7 @@ def demo_command(settings: Settings, orders: int, seed: int, dirty: float) -> No
         for name, count in status.layer_row_counts(connection):
             table.add_row(name, f"{count:,}")
     console.print(table)
-    console.print(f"OpenLineage events: {settings.lineage_file}")
+    console.print(f"OpenLineage events: {settings.lineage_file}", markup=False)
 
 
 @cli.group("db")
@@ -632,9 +652,11 @@ def db_status(settings: Settings) -> None:
     """Say whether the embedded server runs, with its pid and data folder."""
     status = database.embedded_status(settings)
     if status.running:
-        console.print(f"running (pid {status.pid}), data in {status.pgdata}, socket in {status.socket_dir}")
+        console.print(
+            f"running (pid {status.pid}), data in {status.pgdata}, socket in {status.socket_dir}", markup=False
+        )
     else:
-        console.print(f"not running, data in {status.pgdata}")
+        console.print(f"not running, data in {status.pgdata}", markup=False)
 
 
 @db_group.command("url")
@@ -670,13 +692,16 @@ def _export_metrics() -> None:
     if not isinstance(settings, Settings):
         return
     try:
-        metrics.export(settings.metrics_file, _session.get("dsn"), _session.get("pushgateway"))
+        metrics.export(settings.metrics_file, _session.get("dsn"), _session.get("pushgateway"), _session.get("command"))
     except Exception as error:  # a metrics failure is reported; the command's own exit code stands
         click.echo(f"warning: metrics not written: {error}", err=True)
 
 
 def main() -> None:
     """Run the CLI; a user's mistake becomes one line on stderr and its exit code, never a traceback."""
+    # Everything the runner and its children (dbt, edr) create is the owner's only: the state folder, generated
+    # CSVs, logs, lineage events, reports and profiles.yml hold data, and some of them secrets.
+    os.umask(0o077)
     try:
         code = cli.main(prog_name="python -m runner", standalone_mode=False)
     except click.ClickException as error:

@@ -30,12 +30,14 @@ from runner.errors import (
     ResourceFailure,
     TransientFailure,
 )
-from runner.lineage import RUN_JOB
-from runner.settings import Settings
+from runner.lineage import RUN_JOB, report_lost_events
+from runner.settings import PROJECT_DIR, Settings
 
 DBT_HUB = ("hub.getdbt.com", 443)
 HUB_PROBE_SECONDS = 3
 INSTALLED_MARKER = ".olist-dw-installed"
+# What each dbt package of the offline store must unpack to (see check_content), beside package-lock.yml.
+CHECKSUMS_FILE = PROJECT_DIR / "package-checksums.yml"
 # The Elementary CLI runs its own dbt project; these are the packages that project's packages.yml asks for.
 EDR_PACKAGES = (("dbt-labs", "dbt_utils", "0.8.6"), ("elementary-data", "elementary", "0.25.1"))
 OUTPUT_TAIL_LINES = 40
@@ -51,8 +53,12 @@ class LockedPackage:
     version: str
 
     @property
+    def archive_key(self) -> str:
+        return f"{self.org}__{self.name}__{self.version}"
+
+    @property
     def archive_name(self) -> str:
-        return f"{self.org}__{self.name}__{self.version}.tar.gz"
+        return f"{self.archive_key}.tar.gz"
 
 
 @dataclass(frozen=True)
@@ -67,18 +73,25 @@ def write_profile(settings: Settings, dsn: str) -> Path:
     """Write ``profiles.yml`` for the database in use (git-ignored), so plain ``dbt`` commands work too.
 
     It holds two profiles on the same database: ``olist_dw`` for the project and ``elementary`` (the schema where
-    the Elementary package keeps its results) for the Elementary CLI.
+    the Elementary package keeps its results) for the Elementary CLI. A configured server's password never
+    lands in it (dbt reads it from ``OLIST_DW_DB_PASSWORD``); the embedded server's generated one does, so that
+    ``dbt`` typed by hand reaches that server too: the file is the owner's only (0600), like the secret's own file.
     """
     settings.profiles_dir.mkdir(parents=True, exist_ok=True)
     path = settings.profiles_dir / "profiles.yml"
     target = database.profile_target(dsn)
+    if settings.dsn is None:
+        target["password"] = database.password_of(dsn)
     profile = {
         "olist_dw": {"target": "dev", "outputs": {"dev": target}},
         "elementary": {"target": "dev", "outputs": {"dev": {**target, "schema": "elementary"}}},
     }
     text = "# Written by `python -m runner`; edit OLIST_DW_DSN instead.\n" + yaml.safe_dump(profile, sort_keys=False)
     if not path.exists() or path.read_text(encoding="utf-8") != text:
-        path.write_text(text, encoding="utf-8")
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    path.chmod(0o600)
     return path
 
 
@@ -140,9 +153,48 @@ def install_from_store(store: Path, packages_dir: Path, packages: list[LockedPac
             unpacked = Path(scratch) / package.name
             if not (unpacked / "dbt_project.yml").exists():
                 raise EnvironmentProblem(f"{store / package.archive_name} has no top folder {package.name}/")
+            check_content(unpacked, package, store / package.archive_name)
             if target.exists():
                 shutil.rmtree(target)
             unpacked.rename(target)
+
+
+def content_digest(folder: Path) -> str:
+    """SHA-256 over a package's unpacked files: each one's path and content, in path order.
+
+    The files, not the archive's bytes: tools that make archives (git archive, GitHub, the hub) differ in
+    compression, timestamps and headers for the same files.
+    """
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*"), key=lambda item: item.relative_to(folder).as_posix()):
+        if path.is_symlink():
+            content = str(path.readlink()).encode()
+        elif path.is_file():
+            content = path.read_bytes()
+        else:
+            continue
+        name = path.relative_to(folder).as_posix().encode()
+        digest.update(b"%d:%s%d:" % (len(name), name, len(content)))
+        digest.update(content)
+    return digest.hexdigest()
+
+
+def check_content(unpacked: Path, package: LockedPackage, archive: Path) -> None:
+    """Refuse a package from the offline store whose files are not the ones recorded in package-checksums.yml.
+
+    A package's macros run with the warehouse's privileges (the superuser's on the embedded server): an
+    archive swapped in the store must not get that far.
+    """
+    recorded = yaml.safe_load(CHECKSUMS_FILE.read_text(encoding="utf-8"))["packages"].get(package.archive_key)
+    found = content_digest(unpacked)
+    if recorded is None:
+        raise EnvironmentProblem(f"{CHECKSUMS_FILE.name} records no checksum for {package.archive_key}: not installed")
+    if found != recorded:
+        raise EnvironmentProblem(
+            f"{archive}: its files do not match the checksum {CHECKSUMS_FILE.name} records for "
+            f"{package.archive_key} ({found[:12]}… found, {recorded[:12]}… recorded): not installed; "
+            "replace the archive with the package's published release"
+        )
 
 
 def ensure_packages(settings: Settings, *, force: bool = False) -> str:
@@ -261,6 +313,9 @@ def run_dbt(
         check=False,
     )
     output = completed.stdout + completed.stderr
+    if lineage:
+        # dbt-ol says which events it could not send only in its output, which is not shown when dbt succeeds.
+        report_lost_events(arguments, output)
     if completed.returncode != 0:
         raise failure_class(target_dir, output)(
             f"`dbt {' '.join(arguments)}` failed (exit {completed.returncode}):\n{failure_summary(output)}"

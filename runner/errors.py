@@ -40,6 +40,16 @@ class SchemaMismatchError(RunnerError):
     exit_code = EXIT_SCHEMA_MISMATCH
 
 
+class UnreadableFile(RunnerError):
+    """A file refused whole for what it is, not for its rows: a symbolic link, a record beyond PostgreSQL's limits.
+
+    Exit 4, as for a header mismatch: the file has to change before another attempt can succeed, so a scheduler
+    must not retry it the way it retries a lost database.
+    """
+
+    exit_code = EXIT_SCHEMA_MISMATCH
+
+
 class EnvironmentProblem(RunnerError):
     """Something outside the project is missing: the database, a dbt package, a tool."""
 

@@ -14,6 +14,8 @@ from importlib import resources
 import psycopg
 from psycopg.types.json import Jsonb
 
+from runner.errors import EnvironmentProblem
+
 MIGRATION_LOCK = "olist_dw.migrate"
 
 
@@ -46,7 +48,15 @@ def migrate(connection: psycopg.Connection) -> list[Migration]:
         applied = {row[0] for row in connection.execute("select version from metadata.schema_migrations")}
         pending = [migration for migration in migrations() if migration.version not in applied]
         for migration in pending:
-            connection.execute(migration.sql.encode())
+            try:
+                connection.execute(migration.sql.encode())
+            except psycopg.errors.RaiseException as error:
+                # A migration's own refusal, such as a step only a superuser may take: its message and hint.
+                diagnostic = error.diag
+                raise EnvironmentProblem(
+                    f"migration {migration.version:04d}_{migration.name} cannot be applied:"
+                    f" {diagnostic.message_primary}. {diagnostic.message_hint or ''}".rstrip()
+                ) from error
             connection.execute(
                 "insert into metadata.schema_migrations (version, name) values (%s, %s)",
                 (migration.version, migration.name),
@@ -284,7 +294,7 @@ def window_runs(
 ) -> list[WindowRun]:
     """The newest ledger rows first, optionally of one status."""
     rows = connection.execute(
-        f"select {WINDOW_RUN_COLUMNS} from metadata.window_runs"
+        f"select {WINDOW_RUN_COLUMNS} from metadata.window_runs"  # noqa: S608 - a constant column list
         " where pipeline = %s and (%s::text is null or status = %s)"
         " order by started_at desc, window_start desc limit %s",
         (pipeline, status, status, limit),

@@ -28,6 +28,8 @@ from runner.observability import log
 from runner.settings import Settings
 
 SCHEMA = "mart"
+# The SELECT-only role the dashboard reads as (made by migration 0008): granted each version as it becomes `mart`.
+READER_ROLE = "olist_dw_dashboard"
 SELECTOR = "path:models/marts"
 DEFINITIONS_CACHE = "mart-definitions.json"
 
@@ -134,13 +136,14 @@ VERSION_COLUMNS = "version, status, definition_sha256, built_at, activated_at, d
 def versions(connection: psycopg.Connection) -> list[MartVersion]:
     """Every version not dropped, newest first."""
     rows = connection.execute(
-        f"select {VERSION_COLUMNS} from metadata.mart_versions where status <> 'dropped' order by version desc"
+        f"select {VERSION_COLUMNS} from metadata.mart_versions where status <> 'dropped' order by version desc"  # noqa: S608 - a constant column list
     ).fetchall()
     return [MartVersion(*row) for row in rows]
 
 
 def active(connection: psycopg.Connection) -> MartVersion | None:
-    row = connection.execute(f"select {VERSION_COLUMNS} from metadata.mart_versions where status = 'active'").fetchone()
+    query = f"select {VERSION_COLUMNS} from metadata.mart_versions where status = 'active'"  # noqa: S608 - constant
+    row = connection.execute(query).fetchone()
     return MartVersion(*row) if row else None
 
 
@@ -218,6 +221,7 @@ def adopt(connection: psycopg.Connection, sha256: str) -> int:
         " values (%s, 'active', %s, now())",
         (version, sha256),
     )
+    grant_reader(connection)
     log.info("mart version adopted", version=version)
     return version
 
@@ -249,6 +253,7 @@ def activate(connection: psycopg.Connection, version: int, *, demoted_status: st
     rename_schema(connection, parked_schema(version), SCHEMA)
     if current is not None:
         copy_privileges(connection, parked_schema(current.version), SCHEMA)
+    grant_reader(connection)
     for view, definition in dependants:
         # The definition was read while `mart` was the old version: re-created now, it reads the new one.
         connection.execute(sql.SQL("create or replace view {} as {}").format(sql.SQL(view), sql.SQL(definition)))
@@ -263,6 +268,20 @@ def activate(connection: psycopg.Connection, version: int, *, demoted_status: st
         (version,),
     )
     log.info("mart version activated", version=version, previous=current.version if current else None)
+
+
+def grant_reader(connection: psycopg.Connection) -> None:
+    """Let the dashboard's role read the marts in ``mart``, whichever version that is.
+
+    Default privileges cannot do it: they belong to a schema (by its identity, which a rename keeps), and every
+    version is built by dbt in a schema of its own. A database restored on a server without the role is skipped:
+    the dashboard refuses to start there and says why.
+    """
+    if connection.execute("select to_regrole(%s) is null", (READER_ROLE,)).fetchone()[0]:
+        return
+    role, schema = sql.Identifier(READER_ROLE), sql.Identifier(SCHEMA)
+    connection.execute(sql.SQL("grant usage on schema {} to {}").format(schema, role))
+    connection.execute(sql.SQL("grant select on all tables in schema {} to {}").format(schema, role))
 
 
 def rename_schema(connection: psycopg.Connection, old: str, new: str) -> None:
@@ -342,7 +361,8 @@ def check(connection: psycopg.Connection, marts: Definitions) -> None:
     failed = [
         name
         for name, query in marts.tests
-        if connection.execute(f"select count(*) from ({query}) as failures").fetchone()[0]
+        # The query is the project's own test, compiled by dbt: code of this repository, not input.
+        if connection.execute(f"select count(*) from ({query}) as failures").fetchone()[0]  # noqa: S608
     ]
     if failed:
         raise DataQualityStop(f"mart checks failed, marts left as they were: {', '.join(sorted(failed))}")

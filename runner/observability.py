@@ -42,6 +42,7 @@ def stage(name: str, **fields: object) -> Iterator[dict[str, object]]:
     except Exception as error:
         seconds = time.perf_counter() - started
         metrics.stage_duration.labels(name).observe(seconds)
+        metrics.stage_failures.labels(name, type(error).__name__).inc()
         log.error(
             name,
             status="failed",

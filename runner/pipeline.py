@@ -79,9 +79,17 @@ def parse_window(text: str) -> Window:
 
 
 def make_window(start: datetime, end: datetime) -> Window:
+    """A window asked for: it ends after it starts, inside the project's calendar (a typo'd year plans no windows)."""
     if end <= start:
         raise UsageError(
             f"the window must end after it starts; got {start.isoformat(sep=' ')}..{end.isoformat(sep=' ')}"
+        )
+    calendar = due.Calendar.of_project(PROJECT_DIR)
+    if start < calendar.start or end > calendar.end:
+        raise UsageError(
+            f"the window {start.isoformat(sep=' ')}..{end.isoformat(sep=' ')} is outside the project's calendar, "
+            f"{calendar.start:%Y-%m-%d}..{calendar.end:%Y-%m-%d} (vars date_spine_start and date_spine_end of "
+            "dbt_project.yml)"
         )
     return Window(start, end)
 
@@ -460,6 +468,12 @@ def publish(
                 settings, dsn, f"{marts.SCHEMA}.{mart}", parents, runner_run_id
             )
         )
+    # The marts' consumers (dbt's exposures) now read the new data: the lineage graph ends at them.
+    without_failing(
+        lambda: lineage.emit_exposures(
+            settings, dsn, lineage.exposures(settings.target_dir / "manifest.json"), runner_run_id
+        )
+    )
     return counts
 
 

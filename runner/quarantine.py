@@ -66,8 +66,9 @@ def summary(
     """Rows quarantined per entity and rule, in the window or in all."""
     _require_tables(connection)
     condition, parameters = _window_filter(start, end)
+    # The condition is one of _window_filter's constants; the values go as parameters.
     query = _union(
-        "select {entity} as entity, quarantine_rule, count(*), min(order_purchased_at), max(order_purchased_at)"
+        "select {entity} as entity, quarantine_rule, count(*), min(order_purchased_at), max(order_purchased_at)"  # noqa: S608
         f" from {{table}} where {condition} group by quarantine_rule"
     )
     rows = connection.execute(query, parameters * len(ENTITIES)).fetchall()
@@ -89,8 +90,9 @@ def rows(
     if rule is not None:
         condition += " and quarantine_rule = %s"
         parameters += (rule,)
+    # The condition is built from _window_filter's constants; the values go as parameters.
     query = sql.SQL(
-        "select source_file, source_line, quarantine_rule, quarantine_reason, order_purchased_at, batch_id,"
+        "select source_file, source_line, quarantine_rule, quarantine_reason, order_purchased_at, batch_id,"  # noqa: S608
         " raw_values from {table} where " + condition + " order by loaded_at, source_file, source_line limit %s"
     ).format(table=sql.Identifier("quarantine", entity))
     with connection.cursor(row_factory=dict_row) as cursor:

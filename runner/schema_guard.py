@@ -99,16 +99,19 @@ def project_at(settings: Settings, reference: str) -> Iterator[Settings]:
 
     The copy lives as long as the block: enough to parse it, or to build a warehouse with an older release.
     """
-    archive = subprocess.run(
-        ["git", "-C", str(settings.project_dir), "archive", "--format=tar", reference],
+    # The ref resolved to a commit first, after --end-of-options: a "ref" such as --output=FILE must never reach
+    # git archive as an option (it would write, or truncate, that file).
+    git = ["git", "-C", str(settings.project_dir)]
+    resolved = subprocess.run(
+        [*git, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{reference}^{{commit}}"],
         capture_output=True,
+        text=True,
         check=False,
     )
-    if archive.returncode != 0:
-        message = archive.stderr.decode(errors="replace").strip().splitlines()
-        raise UsageError(
-            f"--against {reference}: neither a manifest file nor a git ref ({message[-1] if message else ''})"
-        )
+    if resolved.returncode != 0:
+        raise UsageError(f"--against {reference}: neither a manifest file nor a commit of this repository")
+    commit = resolved.stdout.strip()
+    archive = subprocess.run([*git, "archive", "--format=tar", commit], capture_output=True, check=True)
     with tempfile.TemporaryDirectory(prefix="olist-dw-schema-") as folder:
         project = Path(folder) / "project"
         with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:

@@ -45,6 +45,11 @@ class Settings:
         return self.home / "pgdata"
 
     @property
+    def embedded_secret_file(self) -> Path:
+        """The embedded server's superuser password (generated, owner-only): the only way into that server."""
+        return self.home / "embedded-postgres.secret"
+
+    @property
     def profiles_dir(self) -> Path:
         """The project's own folder for the default home, so a plain ``dbt build`` there finds the profile."""
         return self.project_dir if self.home == DEFAULT_HOME else self.home

@@ -8,6 +8,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from runner import due, ledger, marts
@@ -101,7 +102,7 @@ def render(console: Console, report: dict[str, Any]) -> None:
     for gap in report["gaps"]:
         console.print(f"[red]gap[/]       [{gap['start']}, {gap['end']}) was never processed")
     for window in report["failed_windows"]:
-        console.print(f"[red]failed[/]    [{window['start']}, {window['end']}): {window['reason']}")
+        console.print(f"[red]failed[/]    [{window['start']}, {window['end']}): {escape(str(window['reason']))}")
     for version in report["mart_versions"]:
         if version["status"] == "active":
             console.print(f"marts     version {version['version']} active since {version['activated_at']}")

@@ -12,8 +12,8 @@ days as (
 
     {{ dbt_utils.date_spine(
         datepart='day',
-        start_date="cast('" ~ var('date_spine_start') ~ "' as date)",
-        end_date="cast('" ~ var('date_spine_end') ~ "' as date)",
+        start_date="cast('" ~ date_var('date_spine_start') ~ "' as date)",
+        end_date="cast('" ~ date_var('date_spine_end') ~ "' as date)",
     ) }}
 
 )

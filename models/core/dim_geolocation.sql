@@ -30,8 +30,10 @@ points_in_brazil as (
         longitude
     from geolocation
     where
-        latitude between {{ var('brazil_min_latitude') }} and {{ var('brazil_max_latitude') }}
-        and longitude between {{ var('brazil_min_longitude') }} and {{ var('brazil_max_longitude') }}
+        latitude >= {{ number_var('brazil_min_latitude', -90, 90) }}
+        and latitude <= {{ number_var('brazil_max_latitude', -90, 90) }}
+        and longitude >= {{ number_var('brazil_min_longitude', -180, 180) }}
+        and longitude <= {{ number_var('brazil_max_longitude', -180, 180) }}
 
 ),
 

@@ -25,9 +25,9 @@ quarantined as (
 select
     staged.staged_rows,
     quarantined.quarantined_rows,
-    {{ var('quarantine_max_share') }} as max_share
+    {{ number_var('quarantine_max_share', 0, 1) }} as max_share
 from staged
 cross join quarantined
-where quarantined.quarantined_rows > {{ var('quarantine_max_share') }} * (staged.staged_rows + quarantined.quarantined_rows)
+where quarantined.quarantined_rows > {{ number_var('quarantine_max_share', 0, 1) }} * (staged.staged_rows + quarantined.quarantined_rows)
 
 {% endtest %}

@@ -377,6 +377,26 @@ class Browser:
         return path
 
 
+# The team's shared folder beside the project: published specifications, the public Olist subset (each with its
+# PROVENANCE.md). A clone outside the team has none.
+SHARED_DIR = PROJECT_DIR.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """``../shared``, or a skip saying it is absent; in CI (``OLIST_DW_REQUIRE_SHARED=1``, .ci/run) a failure.
+
+    Skipping keeps the suite usable in a clone outside the team; failing in CI keeps a missing folder from
+    passing for a green run.
+    """
+    if not SHARED_DIR.is_dir():
+        reason = f"{SHARED_DIR} is absent: the team's shared specs and data are not beside this clone"
+        if os.environ.get("OLIST_DW_REQUIRE_SHARED"):
+            pytest.fail(f"{reason}, and OLIST_DW_REQUIRE_SHARED requires them")
+        pytest.skip(reason)
+    return SHARED_DIR
+
+
 @pytest.fixture(scope="session")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Browser:
     executable = shutil.which("chromium") or shutil.which("chromium-browser")

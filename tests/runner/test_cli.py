@@ -17,7 +17,9 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
+import psycopg
 import pytest
+from psycopg import conninfo, sql
 
 from runner.errors import EXIT_ENVIRONMENT, EXIT_OK, EXIT_SCHEMA_MISMATCH, EXIT_USAGE
 from runner.olist import BY_ENTITY
@@ -238,3 +240,101 @@ def assert_valid_run_event(event: dict) -> None:
     assert urlparse(event["producer"]).scheme and urlparse(event["schemaURL"]).scheme
     for dataset in event.get("inputs", []) + event.get("outputs", []):
         assert dataset["namespace"] and dataset["name"]
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ("run", "--window", "9999-12-31..9999-12-31T23:59", "--step", "day"),
+        ("run", "--window", "9999-12-01..9999-12-31", "--step", "month"),
+        ("backfill", "--from", "0001-01-01", "--to", "9999-12-31"),
+    ],
+)
+def test_windows_outside_the_calendar_are_refused_before_anything_runs(run_cli, arguments):
+    completed = run_cli("--dsn", UNREACHABLE, *arguments)
+
+    assert_one_clear_line(completed, EXIT_USAGE, r"outside the project's calendar, 2016-01-01\.\.2021-01-01")
+
+
+def test_files_the_runner_creates_are_the_owners_only(run_cli, tmp_path):
+    out = tmp_path / "generated"
+
+    completed = run_cli("generate", "--out", str(out), "--orders", "20", "--days", "2")
+
+    assert completed.returncode == EXIT_OK, completed.stderr
+    created = [out, *out.iterdir(), tmp_path / "home", *(tmp_path / "home").rglob("*")]
+    assert len(created) > 10
+    for path in created:
+        expected = 0o700 if path.is_dir() else 0o600
+        assert path.stat().st_mode & 0o777 == expected, path
+
+
+def test_text_from_data_is_printed_as_text_never_as_markup(run_cli, dsn, tmp_path):
+    """A folder named ``[/x]`` and a file named ``[foo]bar.csv`` are shown as they are, never read as markup."""
+    source = tmp_path / "[" / "x]"
+    generated = run_cli("generate", "--out", str(source), "--orders", "20", "--days", "2")
+    assert generated.returncode == EXIT_OK, generated.stderr
+    (source / "[foo]bar.csv").write_text("a,b\n1,2\n")
+    environment = {"OLIST_DW_DSN": dsn}
+
+    loaded = run_cli("load", "--source", str(source), env=environment)
+    batches = run_cli("batches", env={**environment, "COLUMNS": "400"})
+
+    assert loaded.returncode == batches.returncode == EXIT_OK, loaded.stderr + batches.stderr
+    assert "[foo]bar.csv" in loaded.stdout
+    assert str(source) in batches.stdout
+
+
+def test_check_schema_never_passes_an_option_to_git(run_cli, dsn, tmp_path):
+    victim = tmp_path / "precious.txt"
+    victim.write_text("kept\n")
+
+    completed = run_cli("check-schema", f"--against=--output={victim}", env={"OLIST_DW_DSN": dsn})
+
+    assert_one_clear_line(completed, EXIT_USAGE, "neither a manifest file nor a commit of this repository")
+    assert victim.read_text() == "kept\n"
+
+
+@pytest.mark.slow
+def test_no_output_of_any_kind_holds_the_password(run_cli, dsn, tmp_path):
+    """A run, a report and each failure path, with a marker password: stdout, stderr and every file the runner wrote
+    (dbt's logs, OpenLineage events, metrics, profiles.yml, the report) are searched for it."""
+    marker = f"marker-{uuid.uuid4().hex}"
+    role = f"olist_marker_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("create role {} login superuser password {}").format(sql.Identifier(role), marker))
+    secret_dsn = conninfo.make_conninfo(dsn, user=role, password=marker)
+    environment = {"OLIST_DW_DSN": secret_dsn}
+    data = tmp_path / "data"
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / BY_ENTITY["orders"].file_name).write_text("order_id,customer\n1,2\n")
+    unreachable = conninfo.make_conninfo(UNREACHABLE, password=marker)
+    steps = [
+        (EXIT_OK, ("generate", "--out", str(data), "--orders", "120", "--days", "10"), environment),
+        (EXIT_OK, ("load", "--source", str(data)), environment),
+        (EXIT_OK, ("run",), environment),
+        (EXIT_OK, ("report", "--out", str(tmp_path / "report.html")), environment),
+        (EXIT_OK, ("status",), environment),
+        (EXIT_OK, ("db", "url"), environment),
+        (EXIT_SCHEMA_MISMATCH, ("load", "--source", str(bad)), environment),
+        (EXIT_ENVIRONMENT, ("status",), {"OLIST_DW_DSN": unreachable}),
+        (EXIT_ENVIRONMENT, ("--dsn", unreachable, "run"), {}),
+        (EXIT_USAGE, ("status",), {"OLIST_DW_DSN": f"{secret_dsn} sslpassword={marker}"}),
+        (EXIT_USAGE, ("status",), {"OLIST_DW_DSN": f"password={marker} oops"}),
+    ]
+    try:
+        for code, arguments, env in steps:
+            completed = run_cli(*arguments, env=env)
+            assert completed.returncode == code, f"{arguments}: {completed.stdout[-1500:]}{completed.stderr[-2500:]}"
+            assert marker not in completed.stdout + completed.stderr, arguments
+        written = [path for path in tmp_path.rglob("*") if path.is_file() and not path.is_relative_to(data)]
+        assert any(path.name == "profiles.yml" for path in written)
+        assert any(path.suffix == ".jsonl" for path in written), "OpenLineage events"
+        assert any(path.suffix == ".prom" for path in written), "metrics"
+        leaking = [path for path in written if marker.encode() in path.read_bytes()]
+        assert not leaking
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute(sql.SQL("drop owned by {}").format(sql.Identifier(role)))
+            admin.execute(sql.SQL("drop role {}").format(sql.Identifier(role)))

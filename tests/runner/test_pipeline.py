@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from runner import dbt, faults, ledger, load, pipeline, report
+from runner import database, dbt, faults, ledger, load, pipeline, report
 from runner.errors import DataQualityStop, PipelineFailure, UsageError
 from runner.olist import BY_ENTITY
 from runner.settings import PIPELINE
@@ -165,7 +165,12 @@ def test_dbt_build_by_hand_gives_the_same_tables_as_the_runner(settings, connect
                     str(tmp_path / "by-hand-target"),
                 ],
                 cwd=settings.project_dir,
-                env={**os.environ, "DBT_LOG_PATH": str(tmp_path / "by-hand-logs")},
+                # The profile of a configured server reads its password from the environment (README, dbt directly).
+                env={
+                    **os.environ,
+                    "DBT_LOG_PATH": str(tmp_path / "by-hand-logs"),
+                    "OLIST_DW_DB_PASSWORD": database.password_of(by_hand_dsn),
+                },
                 capture_output=True,
                 text=True,
                 check=False,

@@ -73,8 +73,8 @@ def test_status_json_and_logs_parse(connection, run_cli, dsn, tmp_path):
     record(connection, JAN, FEB, "succeeded")
     (tmp_path / "in").mkdir()
 
-    completed = run_cli("--dsn", dsn, "status", "--json")
-    loaded = run_cli("--dsn", dsn, "load", "--source", str(tmp_path / "in"))
+    completed = run_cli("status", "--json", env={"OLIST_DW_DSN": dsn})
+    loaded = run_cli("load", "--source", str(tmp_path / "in"), env={"OLIST_DW_DSN": dsn})
 
     assert json.loads(completed.stdout)["watermark"] == "2017-02-01 00:00:00"
     events = [json.loads(line) for line in loaded.stderr.splitlines() if line.strip()]

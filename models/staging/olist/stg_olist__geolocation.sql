@@ -4,7 +4,16 @@ with
 
 source as (
 
-    select * from {{ source('olist', 'geolocation') }}
+    select
+        geolocation_zip_code_prefix,
+        geolocation_lat,
+        geolocation_lng,
+        geolocation_city,
+        geolocation_state,
+        _batch_id,
+        _loaded_at,
+        _raw_id
+    from {{ source('olist', 'geolocation') }}
 
 ),
 

@@ -4,7 +4,13 @@ with
 
 source as (
 
-    select * from {{ source('olist', 'product_category_name_translation') }}
+    select
+        product_category_name,
+        product_category_name_english,
+        _batch_id,
+        _loaded_at,
+        _raw_id
+    from {{ source('olist', 'product_category_name_translation') }}
 
 ),
 

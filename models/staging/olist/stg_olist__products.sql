@@ -4,7 +4,20 @@ with
 
 source as (
 
-    select * from {{ source('olist', 'products') }}
+    select
+        product_id,
+        product_category_name,
+        product_name_lenght,
+        product_description_lenght,
+        product_photos_qty,
+        product_weight_g,
+        product_length_cm,
+        product_height_cm,
+        product_width_cm,
+        _batch_id,
+        _loaded_at,
+        _raw_id
+    from {{ source('olist', 'products') }}
 
 ),
 

@@ -4,7 +4,15 @@ with
 
 source as (
 
-    select * from {{ source('olist', 'sellers') }}
+    select
+        seller_id,
+        seller_zip_code_prefix,
+        seller_city,
+        seller_state,
+        _batch_id,
+        _loaded_at,
+        _raw_id
+    from {{ source('olist', 'sellers') }}
 
 ),
 

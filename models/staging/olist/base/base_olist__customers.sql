@@ -32,18 +32,42 @@ orders as (
 -- The loads of the customers placed in the window or in none, through raw.customers' index on customer_id; and
 -- the loads of customers that no order names in its latest load, which no window can place. That anti-join reads
 -- every customer id and order id in raw: the one read here that grows with the history.
+-- Raw's columns by name, never raw.*: a column a later file adds (schema drift) stays out of the models, so it
+-- can not collide with a column of theirs; raw_values keeps every column of the row as loaded.
 source as (
 
-    select * from {{ source('olist', 'customers') }}
+    select
+        customers.customer_id,
+        customers.customer_unique_id,
+        customers.customer_zip_code_prefix,
+        customers.customer_city,
+        customers.customer_state,
+        customers._batch_id,
+        customers._source_file,
+        customers._loaded_at,
+        customers._raw_id,
+        to_jsonb(customers) - array['_batch_id', '_source_file', '_loaded_at', '_raw_id'] as raw_values
+    from {{ source('olist', 'customers') }} as customers
     where
-        customer_id in (
+        customers.customer_id in (
             select orders.customer_id from orders
             where {{ in_watermark_window('orders.order_purchased_at') }} or orders.order_purchased_at is null
         )
 
     union all
 
-    select * from {{ source('olist', 'customers') }} as customers
+    select
+        customers.customer_id,
+        customers.customer_unique_id,
+        customers.customer_zip_code_prefix,
+        customers.customer_city,
+        customers.customer_state,
+        customers._batch_id,
+        customers._source_file,
+        customers._loaded_at,
+        customers._raw_id,
+        to_jsonb(customers) - array['_batch_id', '_source_file', '_loaded_at', '_raw_id'] as raw_values
+    from {{ source('olist', 'customers') }} as customers
     where not exists (
         select from {{ source('olist', 'orders') }} as naming_orders
         where
@@ -76,8 +100,7 @@ located as (
         {{ source_line() }} as source_line,
         row_number() over latest_first as key_rank,
         first_value(source._batch_id) over latest_first as latest_batch_id,
-        loaded_files.latest_batch_id_of_file,
-        to_jsonb(source) - array['_batch_id', '_source_file', '_loaded_at', '_raw_id'] as raw_values
+        loaded_files.latest_batch_id_of_file
     from source
     left join orders
         on source.customer_id = orders.customer_id

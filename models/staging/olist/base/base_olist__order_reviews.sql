@@ -31,18 +31,46 @@ orders as (
 -- The loads of the orders placed in the window or in none (all loads of a key share its order_id), through
 -- raw.order_reviews' index on order_id; and the loads whose order_id no order load has, which no window can place.
 -- That anti-join reads every order id of both tables: the one read here that grows with the history.
+-- Raw's columns by name, never raw.*: a column a later file adds (schema drift) stays out of the models, so it
+-- can not collide with a column of theirs; raw_values keeps every column of the row as loaded.
 source as (
 
-    select * from {{ source('olist', 'order_reviews') }}
+    select
+        reviews.review_id,
+        reviews.order_id,
+        reviews.review_score,
+        reviews.review_comment_title,
+        reviews.review_comment_message,
+        reviews.review_creation_date,
+        reviews.review_answer_timestamp,
+        reviews._batch_id,
+        reviews._source_file,
+        reviews._loaded_at,
+        reviews._raw_id,
+        to_jsonb(reviews) - array['_batch_id', '_source_file', '_loaded_at', '_raw_id'] as raw_values
+    from {{ source('olist', 'order_reviews') }} as reviews
     where
-        order_id in (
+        reviews.order_id in (
             select orders.order_id from orders
             where {{ in_watermark_window('orders.order_purchased_at') }} or orders.order_purchased_at is null
         )
 
     union all
 
-    select * from {{ source('olist', 'order_reviews') }} as reviews
+    select
+        reviews.review_id,
+        reviews.order_id,
+        reviews.review_score,
+        reviews.review_comment_title,
+        reviews.review_comment_message,
+        reviews.review_creation_date,
+        reviews.review_answer_timestamp,
+        reviews._batch_id,
+        reviews._source_file,
+        reviews._loaded_at,
+        reviews._raw_id,
+        to_jsonb(reviews) - array['_batch_id', '_source_file', '_loaded_at', '_raw_id'] as raw_values
+    from {{ source('olist', 'order_reviews') }} as reviews
     where not exists (
         select from {{ source('olist', 'orders') }} as all_orders
         where all_orders.order_id = reviews.order_id
@@ -121,8 +149,7 @@ located as (
         {{ source_line('line_breaks.line_breaks_before') }} as source_line,
         row_number() over latest_first as key_rank,
         first_value(source._batch_id) over latest_first as latest_batch_id,
-        loaded_files.latest_batch_id_of_file,
-        to_jsonb(source) - array['_batch_id', '_source_file', '_loaded_at', '_raw_id'] as raw_values
+        loaded_files.latest_batch_id_of_file
     from source
     left join orders
         on source.order_id = orders.order_id

@@ -22,7 +22,7 @@
     'fails': 'cast(order_purchase_timestamp as timestamp) < ' ~ watermark_literal('date_spine_start')
         ~ ' or cast(order_purchase_timestamp as timestamp) >= ' ~ watermark_literal('date_spine_end'),
     'reason': "format('order_purchase_timestamp %s is outside the calendar (dim_date) %s to %s', "
-        ~ "order_purchase_timestamp, '" ~ var('date_spine_start') ~ "', '" ~ var('date_spine_end') ~ "')",
+        ~ "order_purchase_timestamp, '" ~ date_var('date_spine_start') ~ "', '" ~ date_var('date_spine_end') ~ "')",
 }) %}
 
 with
@@ -53,16 +53,46 @@ scoped_orders as (
 ),
 
 -- Every load of those orders (through the index on order_id); a load without an order_id stands alone.
+-- Raw's columns by name, never raw.*: a column a later file adds (schema drift) stays out of the models, so it
+-- can not collide with a column of theirs; raw_values keeps every column of the row as loaded.
 source as (
 
-    select * from {{ source('olist', 'orders') }}
-    where order_id in (select scoped_orders.order_id from scoped_orders)
+    select
+        orders.order_id,
+        orders.customer_id,
+        orders.order_status,
+        orders.order_purchase_timestamp,
+        orders.order_approved_at,
+        orders.order_delivered_carrier_date,
+        orders.order_delivered_customer_date,
+        orders.order_estimated_delivery_date,
+        orders._batch_id,
+        orders._source_file,
+        orders._loaded_at,
+        orders._raw_id,
+        to_jsonb(orders) - array['_batch_id', '_source_file', '_loaded_at', '_raw_id'] as raw_values
+    from {{ source('olist', 'orders') }} as orders
+    where orders.order_id in (select scoped_orders.order_id from scoped_orders)
 
     union all
 
-    select * from {{ source('olist', 'orders') }}
+    select
+        orders.order_id,
+        orders.customer_id,
+        orders.order_status,
+        orders.order_purchase_timestamp,
+        orders.order_approved_at,
+        orders.order_delivered_carrier_date,
+        orders.order_delivered_customer_date,
+        orders.order_estimated_delivery_date,
+        orders._batch_id,
+        orders._source_file,
+        orders._loaded_at,
+        orders._raw_id,
+        to_jsonb(orders) - array['_batch_id', '_source_file', '_loaded_at', '_raw_id'] as raw_values
+    from {{ source('olist', 'orders') }} as orders
     where
-        order_id is null
+        orders.order_id is null
         and (
             {{ in_watermark_window(raw_purchase_time('order_purchase_timestamp')) }}
             or {{ is_unplaced_purchase_time(raw_purchase_time('order_purchase_timestamp')) }}
@@ -83,8 +113,7 @@ located as (
         {{ source_line() }} as source_line,
         loaded_files.latest_batch_id_of_file,
         row_number() over latest_first as key_rank,
-        first_value(source._batch_id) over latest_first as latest_batch_id,
-        to_jsonb(source) - array['_batch_id', '_source_file', '_loaded_at', '_raw_id'] as raw_values
+        first_value(source._batch_id) over latest_first as latest_batch_id
     from source
     left join loaded_files
         on source._batch_id = loaded_files.batch_id and source._source_file = loaded_files.file_name
