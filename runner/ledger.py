@@ -322,11 +322,15 @@ def gaps(connection: psycopg.Connection, pipeline: str) -> list[tuple[datetime, 
     ).fetchall()
 
 
-def failed_windows(connection: psycopg.Connection, pipeline: str) -> list[tuple[datetime, datetime]]:
-    """Windows whose latest run failed and that no later succeeded run covers."""
+def uncovered_failures(connection: psycopg.Connection, pipeline: str) -> list[tuple[datetime, datetime, str]]:
+    """Windows whose latest run failed and that no later succeeded run covers, with that run's error class.
+
+    What backfill rebuilds, ``status`` lists and the metrics count ('unknown' when a run recorded no class).
+    """
     return connection.execute(
         """
-        select distinct failed.window_start, failed.window_end
+        select distinct on (failed.window_start, failed.window_end)
+            failed.window_start, failed.window_end, coalesce(failed.error_class, 'unknown')
         from metadata.window_runs as failed
         where failed.pipeline = %s and failed.status = 'failed'
             and not exists (
@@ -335,10 +339,15 @@ def failed_windows(connection: psycopg.Connection, pipeline: str) -> list[tuple[
                     and later.started_at > failed.started_at
                     and later.window_start <= failed.window_start and later.window_end >= failed.window_end
             )
-        order by 1
+        order by failed.window_start, failed.window_end, failed.started_at desc
         """,
         (pipeline,),
     ).fetchall()
+
+
+def failed_windows(connection: psycopg.Connection, pipeline: str) -> list[tuple[datetime, datetime]]:
+    """Windows whose latest run failed and that no later succeeded run covers (see uncovered_failures)."""
+    return [(start, end) for start, end, _ in uncovered_failures(connection, pipeline)]
 
 
 def abandon_running(connection: psycopg.Connection, pipeline: str) -> int:

@@ -9,6 +9,7 @@ rules name only metrics defined here.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from runner import database, quarantine
+from runner import database, ledger, quarantine
 from runner.errors import UsageError
 from runner.settings import PIPELINE
 
@@ -37,24 +38,6 @@ stage_duration = Histogram(
     "olist_dw_stage_duration_seconds", "Duration of runner stages.", ["stage"], buckets=STAGE_BUCKETS, registry=registry
 )
 
-
-# The latest failed run of each window no later success covers (ledger.failed_windows), by its error class.
-OUTSTANDING_FAILURES = """
-select error_class, count(*) from (
-    select distinct on (failed.window_start, failed.window_end) coalesce(failed.error_class, 'unknown') as error_class
-    from metadata.window_runs as failed
-    where failed.pipeline = %s and failed.status = 'failed'
-        and not exists (
-            select 1 from metadata.window_runs as later
-            where later.pipeline = failed.pipeline and later.status = 'succeeded'
-                and later.started_at > failed.started_at
-                and later.window_start <= failed.window_start and later.window_end >= failed.window_end
-        )
-    order by failed.window_start, failed.window_end, failed.started_at desc
-) as outstanding
-group by error_class
-order by error_class
-"""
 
 # Successful window runs: windows built together share one runner run (one dbt build, one publish), timed once;
 # the durations' cumulative bucket counts, one per bound of the parameter array, in its order.
@@ -108,7 +91,8 @@ class LedgerCollector(Collector):
                 quarantined = quarantine.summary(connection)
             except UsageError:  # no window built yet: nothing can be quarantined
                 quarantined = []
-            outstanding = connection.execute(OUTSTANDING_FAILURES, (PIPELINE,)).fetchall()
+            failures = ledger.uncovered_failures(connection, PIPELINE)
+            outstanding = collections.Counter(error_class for _, _, error_class in failures)
             orders_loaded, duration_sum, runs, at_most = connection.execute(
                 WINDOW_RUN_TOTALS, (PIPELINE, [float(bound) for bound in STAGE_BUCKETS])
             ).fetchone()
@@ -145,7 +129,7 @@ class LedgerCollector(Collector):
             "error class of that run ('Abandoned': its runner died).",
             labels=["pipeline", "error_class"],
         )
-        for error_class, count in outstanding:
+        for error_class, count in sorted(outstanding.items()):
             failed.add_metric([PIPELINE, error_class], count)
         yield failed
         orders = CounterMetricFamily(
