@@ -254,6 +254,18 @@ def test_an_empty_ledger_still_reports_its_counters(connection, settings):
     assert not any(name == "olist_dw_failed_windows" for name, _ in samples)
 
 
+def test_the_export_has_no_created_series_even_once_the_counters_have_samples(connection, settings, tmp_path):
+    """A labelled counter with a sample would add ``<name>_created`` gauge families no rule or panel reads."""
+    metrics.stage_failures.labels(stage="export", error_class="ExampleError")  # a child at zero: a sample
+    exported = tmp_path / "olist_dw.prom"
+
+    metrics.export(exported, settings.dsn)
+
+    names = {family.name for family in text_string_to_metric_families(exported.read_text(encoding="utf-8"))}
+    assert "olist_dw_stage_failures" in names
+    assert not {name for name in names if name.endswith("_created")}
+
+
 # --- real processes: Pushgateway, node_exporter, Prometheus ------------------------------------------------------
 
 
