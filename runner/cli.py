@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import sys
 import uuid
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -239,13 +241,50 @@ def _run_due(
 
 
 def _run(settings: Settings, dsn: str, windows: list[pipeline.Window], *, wait: bool = False) -> None:
-    with stage("run", windows=len(windows), first=str(windows[0]), last=str(windows[-1])) as fields:
+    with (
+        _quarantine_change(dsn),
+        stage("run", windows=len(windows), first=str(windows[0]), last=str(windows[-1])) as fields,
+    ):
         results = pipeline.run_windows(settings, dsn, windows, wait=wait)
         fields.update(runner_run_ids=[str(result.runner_run_id) for result in results])
     for result in results:
         for window in result.windows:
             console.print(f"[green]built[/]     window {window}")
         console.print(f"run {result.runner_run_id} (dbt invocation {result.invocation_id})")
+
+
+@contextlib.contextmanager
+def _quarantine_change(dsn: str) -> Iterator[None]:
+    """After a build, stopped or not, say what it added to the quarantine (and took out), per entity and rule.
+
+    A stopped build leaves its quarantine rows in place (they are why it stopped); a clean one can still add rows
+    under the thresholds, or rows no window can place: either way the operator reads it here, not by chance.
+    """
+    with database.connect(dsn) as connection:
+        before = quarantine.held(connection)
+    try:
+        yield
+    finally:
+        try:
+            with database.connect(dsn) as connection:
+                after = quarantine.held(connection)
+        except psycopg.Error as error:  # the database went away: the build's own error says what happened
+            log.warning("quarantine not read after the run", error=str(error))
+        else:
+            _print_quarantine_change(quarantine.changes(before, after), after)
+
+
+def _print_quarantine_change(changes: list[quarantine.Change], after: list[quarantine.RuleCount]) -> None:
+    held = sum(count.rows for count in after)
+    if not changes:
+        console.print(f"quarantine: nothing added ({held:,} rows held)")
+        return
+    table = Table("entity", "rule", "added", "of which in no window", "now held", title="Quarantine: this run")
+    for change in changes:
+        added, unplaced = f"{change.added:+,}", f"{change.added_unplaced:+,}"
+        table.add_row(change.entity, change.rule, added, unplaced, f"{change.now:,}")
+    console.print(table)
+    console.print(f"quarantine: {held:,} rows held (python -m runner quarantine list; quarantine show for the rows)")
 
 
 @cli.command("backfill")
@@ -477,11 +516,11 @@ def quarantine_list(settings: Settings, window_text: str | None, as_json: bool) 
     if as_json:
         click.echo(json.dumps([dataclasses.asdict(count) for count in counts], default=str, indent=2))
         return
-    table = Table("entity", "rule", "rows", "purchases from", "to", title="Quarantined rows")
+    table = Table("entity", "rule", "rows", "in no window", "purchases from", "to", title="Quarantined rows")
     for count in counts:
-        first = f"{count.first_purchase:%Y-%m-%d}" if count.first_purchase else "(no window)"
+        first = f"{count.first_purchase:%Y-%m-%d}" if count.first_purchase else ""
         last = f"{count.last_purchase:%Y-%m-%d}" if count.last_purchase else ""
-        table.add_row(count.entity, count.rule, f"{count.rows:,}", first, last)
+        table.add_row(count.entity, count.rule, f"{count.rows:,}", f"{count.unplaced:,}", first, last)
     console.print(table if counts else "nothing quarantined")
 
 

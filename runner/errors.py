@@ -76,6 +76,11 @@ class DataQualityStop(PipelineFailure):
     exit_code = EXIT_DATA_QUALITY
 
 
+class UnplacedRowsStop(DataQualityStop):
+    """Too much of a loaded file can be placed in no window (orphans): every window judges those files, so every
+    window stops until the parents are loaded, the batch is rolled back or the threshold is raised."""
+
+
 class VersionConflict(RunnerError):
     """A row changed since it was read (optimistic locking): nothing was written; read again and retry."""
 

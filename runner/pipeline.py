@@ -22,7 +22,7 @@ from openlineage.client.event_v2 import RunState
 from psycopg import sql
 
 from runner import database, dbt, due, faults, ledger, lineage, load, lock, marts, quarantine
-from runner.errors import DataQualityStop, ResourceFailure, TransientFailure, UsageError
+from runner.errors import DataQualityStop, ResourceFailure, TransientFailure, UnplacedRowsStop, UsageError
 from runner.observability import log, stage
 from runner.settings import PIPELINE, PROJECT_DIR, Settings
 
@@ -280,7 +280,9 @@ def build_and_publish(
             raise error from None
         emit_lineage(settings, RunState.FAIL, runner_run_id)
         # Out of a resource, smaller groups may fit; stopped by data quality, halves find the window(s) at fault.
-        if isinstance(error, (ResourceFailure, DataQualityStop)) and len(windows) > 1:
+        # Not so for files over the unplaced share: every window judges them, every half would stop the same way.
+        splittable = isinstance(error, (ResourceFailure, DataQualityStop)) and not isinstance(error, UnplacedRowsStop)
+        if splittable and len(windows) > 1:
             half = len(windows) // 2
             log.warning("splitting windows", windows=len(windows), into=[half, len(windows) - half])
             return build_and_publish(settings, dsn, connection, windows[:half]) + build_and_publish(
@@ -327,25 +329,26 @@ def explain_test_failures(settings: Settings, connection: psycopg.Connection, fa
         lines.append(f"  {result['unique_id'].split('.')[2]}: {described}")
     if not lines:
         return failure
-    return DataQualityStop(f"{failure}\nwhat failed:\n" + "\n".join(lines))
+    return type(failure)(f"{failure}\nwhat failed:\n" + "\n".join(lines))
 
 
 def explain_quarantine_stop(
     settings: Settings, connection: psycopg.Connection, span: Window, failure: Exception
 ) -> Exception:
-    """A stop by the quarantine threshold, told in figures (share, threshold, worst rules); any other as it came."""
+    """A stop by a quarantine threshold, told in figures (share, threshold, worst rules); any other as it came."""
     if not isinstance(failure, DataQualityStop) or quarantine.SHARE_TEST not in str(failure):
         return failure
     try:
-        return DataQualityStop(
-            quarantine.over_threshold_message(connection, span.start, span.end, settings.quarantine_max_share)
+        offences = quarantine.Offences.find(
+            connection, span.start, span.end, settings.quarantine_max_share, settings.unplaced_max_share
         )
     except psycopg.Error:
         return failure
+    return (UnplacedRowsStop if offences.files else DataQualityStop)(offences.message)
 
 
 def build_settings(settings: Settings, span: Window) -> dict[str, str]:
-    """The environment of a window build: its bounds, the quarantine threshold, and "now" for Elementary.
+    """The environment of a window build: its bounds, the quarantine thresholds, and "now" for Elementary.
 
     dbt_project.yml reads them in its ``vars:`` block; passed this way rather than with ``--vars``, a new window
     keeps dbt's saved parse state (one partial parse instead of a full one per build). Elementary's anomaly tests
@@ -357,6 +360,7 @@ def build_settings(settings: Settings, span: Window) -> dict[str, str]:
         "OLIST_DW_WATERMARK_START": span.start.isoformat(sep=" "),
         "OLIST_DW_WATERMARK_END": span.end.isoformat(sep=" "),
         "OLIST_DW_QUARANTINE_MAX_SHARE": str(settings.quarantine_max_share),
+        "OLIST_DW_UNPLACED_MAX_SHARE": str(settings.unplaced_max_share),
         "OLIST_DW_RUN_STARTED_AT": span.end.isoformat(),
         "OLIST_DW_SKIP_ARTIFACTS_UPLOAD": "true",
     }

@@ -2,8 +2,8 @@
 
 The rules live in the dbt project (``models/staging/olist/base``), so that a ``dbt build`` typed by hand and a
 runner's window set the same rows aside. This module only reads what they kept: a summary per entity and rule
-for ``runner quarantine list``, the rows themselves for ``runner quarantine show``, and the words that explain a
-window stopped by the share of its rows quarantined.
+for ``runner quarantine list`` and ``runner status``, what a run changed in it, the rows themselves for
+``runner quarantine show``, and the words that explain a window stopped by a share of its rows quarantined.
 """
 
 from __future__ import annotations
@@ -26,11 +26,15 @@ WINDOW_COLUMNS = {entity: "purchased_at" if entity == "orders" else "order_purch
 
 @dataclass(frozen=True)
 class RuleCount:
-    """How many rows of one entity one rule set aside, and the purchase times they span (None: no window)."""
+    """How many rows of one entity one rule set aside, and the purchase times they span (None: no window).
+
+    ``unplaced`` of the rows have no window: their order is in no orders file, or its purchase time is unreadable.
+    """
 
     entity: str
     rule: str
     rows: int
+    unplaced: int
     first_purchase: datetime | None
     last_purchase: datetime | None
 
@@ -68,7 +72,8 @@ def summary(
     condition, parameters = _window_filter(start, end)
     # The condition is one of _window_filter's constants; the values go as parameters.
     query = _union(
-        "select {entity} as entity, quarantine_rule, count(*), min(order_purchased_at), max(order_purchased_at)"  # noqa: S608
+        "select {entity} as entity, quarantine_rule, count(*), count(*) filter (where order_purchased_at is null),"  # noqa: S608
+        " min(order_purchased_at), max(order_purchased_at)"
         f" from {{table}} where {condition} group by quarantine_rule"
     )
     rows = connection.execute(query, parameters * len(ENTITIES)).fetchall()
@@ -99,8 +104,85 @@ def rows(
         return cursor.execute(query, (*parameters, limit)).fetchall()
 
 
-def over_threshold_message(connection: psycopg.Connection, start: datetime, end: datetime, max_share: float) -> str:
-    """Why a window stopped: each entity over the threshold with its share, and the rules that filled it."""
+def held(connection: psycopg.Connection) -> list[RuleCount]:
+    """What the quarantine holds now, or nothing before the first window made its tables."""
+    try:
+        return summary(connection)
+    except UsageError:
+        return []
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one run did to one entity's rows of one rule: rows it added (negative: rows that left), in no window."""
+
+    entity: str
+    rule: str
+    added: int
+    added_unplaced: int
+    now: int
+
+
+def changes(before: list[RuleCount], after: list[RuleCount]) -> list[Change]:
+    """The difference between two readings of the quarantine, per entity and rule; unchanged ones left out."""
+    was = {(count.entity, count.rule): count for count in before}
+    now = {(count.entity, count.rule): count for count in after}
+    found = []
+    for key in sorted(was.keys() | now.keys(), key=lambda key: (ENTITIES.index(key[0]), key[1])):
+        old, new = was.get(key), now.get(key)
+        rows = (new.rows if new else 0) - (old.rows if old else 0)
+        unplaced = (new.unplaced if new else 0) - (old.unplaced if old else 0)
+        if rows or unplaced:
+            found.append(Change(*key, rows, unplaced, new.rows if new else 0))
+    return found
+
+
+@dataclass(frozen=True)
+class Offences:
+    """Why a window stopped on the quarantine: entities over the window's share, files over the unplaced share."""
+
+    window: list[str]
+    files: list[str]
+    max_share: float
+    unplaced_max_share: float
+
+    @classmethod
+    def find(
+        cls,
+        connection: psycopg.Connection,
+        start: datetime,
+        end: datetime,
+        max_share: float,
+        unplaced_max_share: float,
+    ) -> Offences:
+        return cls(
+            window_offences(connection, start, end, max_share),
+            unplaced_offences(connection, unplaced_max_share),
+            max_share,
+            unplaced_max_share,
+        )
+
+    @property
+    def message(self) -> str:
+        """The stop in figures: share, threshold and the rules that filled it, per entity or file."""
+        parts = []
+        if self.window:
+            parts.append(
+                f"quarantined share of the window's rows over the {self.max_share:.1%} allowed"
+                " (OLIST_DW_QUARANTINE_MAX_SHARE): " + "; ".join(self.window)
+            )
+        if self.files:
+            parts.append(
+                f"rows no window can place over the {self.unplaced_max_share:.1%} of their file allowed"
+                " (OLIST_DW_UNPLACED_MAX_SHARE): " + "; ".join(self.files)
+            )
+        return "\n".join(parts or ["quarantined share over the threshold: see the dbt test output"]) + (
+            ". See python -m runner quarantine list"
+        )
+
+
+def window_offences(connection: psycopg.Connection, start: datetime, end: datetime, max_share: float) -> list[str]:
+    """Each entity whose quarantined share of the window's rows is over the threshold, with the rules that filled it."""
     counts = summary(connection, start, end)
     offences = []
     for entity in ENTITIES:
@@ -117,8 +199,33 @@ def over_threshold_message(connection: psycopg.Connection, start: datetime, end:
         if quarantined > max_share * total:
             worst = ", ".join(f"{count.rule} {count.rows:,}" for count in sorted(rules, key=lambda count: -count.rows))
             offences.append(f"{entity} {quarantined / total:.1%} ({quarantined:,} of {total:,}: {worst})")
-    return (
-        f"quarantined share of the window's rows over the {max_share:.1%} allowed (OLIST_DW_QUARANTINE_MAX_SHARE): "
-        + ("; ".join(offences) or "see the dbt test output")
-        + ". See python -m runner quarantine list"
+    return offences
+
+
+def unplaced_offences(connection: psycopg.Connection, max_share: float) -> list[str]:
+    """Each loaded file whose rows no window can place are over the threshold: its share, batch and rules.
+
+    Judged per file (an entity's rows of one load batch), as the dbt test judges it: a few orphans whose order
+    comes later are normal, a file of them is an incident.
+    """
+    query = _union(
+        "select {entity}, quarantined.source_file, quarantined.batch_id, quarantined.quarantine_rule, count(*),"
+        " min(files.row_count) from {table} as quarantined join metadata.loaded_files as files"
+        " on files.batch_id = quarantined.batch_id and files.file_name = quarantined.source_file"
+        " where quarantined.order_purchased_at is null and files.rolled_back_at is null"
+        " group by quarantined.source_file, quarantined.batch_id, quarantined.quarantine_rule"
     )
+    by_file: dict[tuple[str, str, Any], tuple[int, dict[str, int]]] = {}
+    for entity, source_file, batch_id, rule, rows, file_rows in connection.execute(query).fetchall():
+        _, rules = by_file.setdefault((entity, source_file, batch_id), (file_rows, {}))
+        rules[rule] = rows
+    offences = []
+    for (entity, source_file, batch_id), (file_rows, rules) in by_file.items():
+        unplaced = sum(rules.values())
+        if unplaced > max_share * file_rows:
+            worst = ", ".join(f"{rule} {rows:,}" for rule, rows in sorted(rules.items(), key=lambda item: -item[1]))
+            offences.append(
+                f"{entity}: {source_file} of batch {batch_id} {unplaced / file_rows:.1%}"
+                f" ({unplaced:,} of {file_rows:,}: {worst})"
+            )
+    return sorted(offences)

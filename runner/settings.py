@@ -27,6 +27,7 @@ class Settings:
     dsn: str | None
     package_store: Path
     quarantine_max_share: float = 0.05
+    unplaced_max_share: float = 0.05
 
     @classmethod
     def from_environment(cls, dsn: str | None = None, home: Path | None = None) -> Settings:
@@ -37,7 +38,8 @@ class Settings:
             home=Path(home_setting).expanduser().resolve() if home_setting else DEFAULT_HOME,
             dsn=dsn or os.environ.get("OLIST_DW_DSN") or None,
             package_store=Path(os.environ.get("OLIST_DW_PACKAGE_STORE") or DEFAULT_PACKAGE_STORE).expanduser(),
-            quarantine_max_share=quarantine_share(os.environ.get("OLIST_DW_QUARANTINE_MAX_SHARE")),
+            quarantine_max_share=share_setting("OLIST_DW_QUARANTINE_MAX_SHARE"),
+            unplaced_max_share=share_setting("OLIST_DW_UNPLACED_MAX_SHARE"),
         )
 
     @property
@@ -76,8 +78,13 @@ class Settings:
         return self.home / "reports" / "elementary_report.html"
 
 
-def quarantine_share(value: str | None) -> float:
-    """OLIST_DW_QUARANTINE_MAX_SHARE: the share of a window's rows that may be quarantined before it stops."""
+def share_setting(name: str) -> float:
+    """A threshold share from the environment, 0.05 when unset.
+
+    OLIST_DW_QUARANTINE_MAX_SHARE: the share of a window's rows that may be quarantined before it stops;
+    OLIST_DW_UNPLACED_MAX_SHARE: the share of one loaded file's rows that may be placed in no window (orphans).
+    """
+    value = os.environ.get(name)
     if not value:
         return 0.05
     try:
@@ -85,5 +92,5 @@ def quarantine_share(value: str | None) -> float:
     except ValueError:
         share = -1.0
     if not 0.0 <= share <= 1.0:
-        raise UsageError(f"OLIST_DW_QUARANTINE_MAX_SHARE must be a share between 0 and 1, got {value!r}")
+        raise UsageError(f"{name} must be a share between 0 and 1, got {value!r}")
     return share

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from runner import due, ledger, marts
+from runner import due, ledger, marts, quarantine
 from runner.settings import PIPELINE, PROJECT_DIR
 
 LAYER_SCHEMAS = ("raw", "staging", "core", "snapshots", "mart")
@@ -65,6 +65,8 @@ def collect(connection: psycopg.Connection, fingerprint: str | None = None) -> d
         # Blue/green marts: the version readers see, and the versions kept to roll back to.
         "mart_versions": [dataclasses.asdict(version) for version in marts.versions(connection)],
         "recent_runs": [dataclasses.asdict(run) for run in ledger.window_runs(connection, PIPELINE, limit=RECENT_RUNS)],
+        # What the row rules hold, per entity and rule; `unplaced` of them no window can place (orphans).
+        "quarantine": [dataclasses.asdict(count) for count in quarantine.held(connection)],
         "rows": dict(layer_row_counts(connection)),
     }
 
@@ -118,6 +120,13 @@ def render(console: Console, report: dict[str, Any]) -> None:
             run["error_class"] or "",
         )
     console.print(runs)
+    if report["quarantine"]:
+        held = Table("entity", "rule", "rows", "in no window", title="Quarantine (python -m runner quarantine list)")
+        for count in report["quarantine"]:
+            held.add_row(count["entity"], count["rule"], f"{count['rows']:,}", f"{count['unplaced']:,}")
+        console.print(held)
+    else:
+        console.print("quarantine: empty")
     rows = Table("table", "rows", title="Rows per layer")
     for name, count in report["rows"].items():
         rows.add_row(name, f"{count:,}")

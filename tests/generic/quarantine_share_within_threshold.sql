@@ -1,8 +1,13 @@
 {% test quarantine_share_within_threshold(model, window_column, quarantine) %}
-{#- The window stops here when more than var('quarantine_max_share') of an entity's rows in it were quarantined:
-    too much of it is bad to call it done. A test on the staging model, whose quarantine model it reads and
-    depends on, so a failure skips everything downstream of staging (core, snapshots) and nothing is published.
-    Returns the window's figures when it is over the threshold. -#}
+{#- The window stops here when too much of what it judged was quarantined, in either of two ways:
+    - more than var('quarantine_max_share') of an entity's rows in the window: too much of it is bad to call it
+      done;
+    - more than var('unplaced_max_share') of one file's rows (an entity's rows of one load batch) are rows no
+      window can place (an orphan's order is in no orders file): a few late parents are normal, most of a file
+      is an incident, and outside every window's share it would otherwise pass unseen.
+    A test on the staging model, whose quarantine model it reads and depends on, so a failure skips everything
+    downstream of staging (core, snapshots) and nothing is published. Returns one row per share over its
+    threshold: the window's, or a file's. -#}
 
 with
 
@@ -20,14 +25,81 @@ quarantined as (
     from {{ quarantine }}
     where {{ in_watermark_window('order_purchased_at') }}
 
+),
+
+-- The quarantine model recomputes its unplaced rows on every run, of every batch still loaded.
+unplaced as (
+
+    select
+        batch_id,
+        source_file,
+        count(*) as unplaced_rows,
+        string_agg(distinct quarantine_rule, ', ' order by quarantine_rule) as rules
+    from {{ quarantine }}
+    where order_purchased_at is null
+    group by batch_id, source_file
+
+),
+
+loaded_files as (
+
+    select
+        batch_id,
+        file_name,
+        row_count
+    from {{ source('runner', 'loaded_files') }}
+    where rolled_back_at is null
+
+),
+
+window_share as (
+
+    select
+        'window' as scope,
+        cast(null as uuid) as batch_id,
+        cast(null as text) as source_file,
+        cast(null as text) as rules,
+        quarantined.quarantined_rows as over_rows,
+        staged.staged_rows + quarantined.quarantined_rows as of_rows,
+        {{ number_var('quarantine_max_share', 0, 1) }} as max_share
+    from staged
+    cross join quarantined
+
+),
+
+file_shares as (
+
+    select
+        'unplaced' as scope,
+        unplaced.batch_id,
+        unplaced.source_file,
+        unplaced.rules,
+        unplaced.unplaced_rows as over_rows,
+        loaded_files.row_count as of_rows,
+        {{ number_var('unplaced_max_share', 0, 1) }} as max_share
+    from unplaced
+    inner join loaded_files
+        on unplaced.batch_id = loaded_files.batch_id and unplaced.source_file = loaded_files.file_name
+
+),
+
+shares as (
+
+    select * from window_share
+    union all
+    select * from file_shares
+
 )
 
 select
-    staged.staged_rows,
-    quarantined.quarantined_rows,
-    {{ number_var('quarantine_max_share', 0, 1) }} as max_share
-from staged
-cross join quarantined
-where quarantined.quarantined_rows > {{ number_var('quarantine_max_share', 0, 1) }} * (staged.staged_rows + quarantined.quarantined_rows)
+    scope,
+    batch_id,
+    source_file,
+    rules,
+    over_rows,
+    of_rows,
+    max_share
+from shares
+where over_rows > max_share * of_rows
 
 {% endtest %}

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from datetime import date
 from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import warehouse_checksums
+from conftest import read_rows, warehouse_checksums, write_rows
 
 from runner import cli, generate, load, metrics, pipeline, quarantine
 from runner.errors import UsageError
-from runner.settings import Settings, quarantine_share
+from runner.settings import Settings, share_setting
 
 START = date(2017, 1, 1)
 WINDOWS = pipeline.month_windows(START, date(2017, 2, 28))
@@ -132,12 +133,69 @@ def test_a_window_over_the_threshold_stops_before_publish(
     assert "quarantined share of the window's rows" in failed["reason"]
 
 
-def test_the_threshold_setting_is_a_share() -> None:
-    assert quarantine_share(None) == 0.05
-    assert quarantine_share("0.2") == 0.2
+@pytest.mark.slow
+def test_a_file_of_orphans_stops_every_window_until_their_orders_arrive(
+    settings: Settings, connection: psycopg.Connection, tmp_path: Path, run_cli
+) -> None:
+    """Rows no window can place are judged per file: a tenth of a file is an incident, not a quiet exit 0.
+
+    The orders file comes without a tenth of its orders; their items, payments, reviews and customers come all
+    the same (orphans). The run stops with exit 3 naming each file over the threshold and its rule, builds once
+    (halving the windows would judge the same files again), publishes nothing, and says what it quarantined.
+    When the missing orders arrive, the orphans find them and leave the quarantine on the next run.
+    """
+    make_extract(tmp_path / "all", malformed=0.0)
+    orders = read_rows(tmp_path / "all", "orders")
+    held_back = orders[::10]
+    first = tmp_path / "first"
+    shutil.copytree(tmp_path / "all", first)
+    write_rows(first, "orders", [row for row in orders if row not in held_back])
+    env = {"OLIST_DW_DSN": settings.dsn}
+    assert run_cli("load", "--source", str(first), env=env).returncode == 0
+
+    stopped = run_cli("run", "--window", "2017-01-01..2017-03-01", "--step", "month", env=env)
+
+    assert stopped.returncode == 3, stopped.stdout + stopped.stderr
+    assert "Traceback" not in stopped.stderr
+    assert "rows no window can place over the 5.0% of their file allowed (OLIST_DW_UNPLACED_MAX_SHARE)" in (
+        stopped.stderr
+    )
+    for file_name in ("olist_order_items_dataset.csv", "olist_customers_dataset.csv"):
+        assert re.search(
+            rf"{file_name} of batch [0-9a-f-]{{36}} \d+\.\d% \(\d+ of \d+: orphan_order \d+\)", (stopped.stderr)
+        ), stopped.stderr
+    assert "Quarantine: this run" in stopped.stdout and "orphan_order" in stopped.stdout
+    failed_runs = connection.execute("select count(*) from metadata.window_runs where status = 'failed'").fetchone()
+    assert failed_runs == (len(WINDOWS),)  # one build of the two months: not halved, not one build per month
+    assert connection.execute("select count(*) from metadata.mart_versions").fetchone() == (0,)
+    report = json.loads(run_cli("status", "--json", env=env).stdout)
+    assert all(window["reason"].startswith("UnplacedRowsStop: rows no window") for window in report["failed_windows"])
+    unplaced = {(count["entity"], count["rule"]): count["unplaced"] for count in report["quarantine"]}
+    assert unplaced[("order_items", "orphan_order")] == sum(
+        1 for row in read_rows(first, "order_items") if row["order_id"] in {order["order_id"] for order in held_back}
+    )
+
+    late = tmp_path / "late"
+    write_rows(late, "orders", held_back)
+    assert run_cli("load", "--source", str(late), env=env).returncode == 0
+    resumed = run_cli("run", env=env)
+
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "Quarantine: this run" in resumed.stdout and "orphan_order" in resumed.stdout
+    assert quarantined(connection) == set()
+    assert connection.execute("select count(*) from core.fact_orders").fetchone() == (ORDERS,)
+
+
+@pytest.mark.parametrize("name", ["OLIST_DW_QUARANTINE_MAX_SHARE", "OLIST_DW_UNPLACED_MAX_SHARE"])
+def test_the_threshold_settings_are_shares(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(name, raising=False)
+    assert share_setting(name) == 0.05
+    monkeypatch.setenv(name, "0.2")
+    assert share_setting(name) == 0.2
     for wrong in ("5%", "1.5", "-0.1"):
-        with pytest.raises(UsageError, match="OLIST_DW_QUARANTINE_MAX_SHARE must be a share between 0 and 1"):
-            quarantine_share(wrong)
+        monkeypatch.setenv(name, wrong)
+        with pytest.raises(UsageError, match=f"{name} must be a share between 0 and 1"):
+            share_setting(name)
 
 
 def test_listing_before_any_window_says_so(connection: psycopg.Connection) -> None:
