@@ -102,7 +102,7 @@ class Defect(Enum):
 
 
 class Malformation(Enum):
-    """Rows that break a row rule, each injected at rate ``malformed``: (the rule that catches it, what it is)."""
+    """Rows that break a row rule: (the rule that catches it, what it is). See ``_Malformations`` for the rate."""
 
     ORDER_REPEATED = ("duplicate_key", "an order's row twice in the file: the first one is quarantined")
     UNPARSEABLE_PURCHASE_TIME = (
@@ -347,15 +347,46 @@ class _Defects:
     def __init__(self, rate: float, rng: random.Random) -> None:
         self._rate = rate
         self._rng = rng
-        self._seen: set[tuple[Defect | Malformation, str]] = set()
+        self._seen: set[tuple[Defect, str]] = set()
 
-    def __call__(self, defect: Defect | Malformation, scope: str = "") -> bool:
+    def __call__(self, defect: Defect, scope: str = "") -> bool:
         if self._rate == 0.0:
             return False
         if (defect, scope) not in self._seen:
             self._seen.add((defect, scope))
             return True
         return self._rng.random() < self._rate
+
+
+class _Malformations:
+    """Decides which rows break a row rule, from its own seeded stream: ``malformed`` is a rate per row, not per rule.
+
+    A row is drawn once, at rate ``malformed``, whatever number of rules it could break (a review: no id, a score
+    of 0, an impossible answer date), and only then given one of them at random. So the rows of a file break a
+    rule of their own at the rate asked, not at that rate once per rule: each entity's quarantined share of a
+    window (what ``quarantine_max_share`` judges) is the rate asked at most, give or take chance, and a demo
+    asked for less than the threshold passes it. The rows of an order whose purchase time is unreadable (half
+    the broken orders) are orphans besides, in every file of the order; they belong to no window, and are about
+    half the rate asked of each file (what ``unplaced_max_share`` judges). As with the defects, the first row
+    that can break a rule breaks it, so that even a small extract shows every rule at least once.
+    """
+
+    def __init__(self, rate: float, rng: random.Random) -> None:
+        self._rate = rate
+        self._rng = rng
+        self._seen: set[Malformation] = set()
+
+    def __call__(self, *kinds: Malformation) -> Malformation | None:
+        """The rule this row breaks, one of ``kinds``; None for a clean row."""
+        if self._rate == 0.0:
+            return None
+        for kind in kinds:
+            if kind not in self._seen:
+                self._seen.add(kind)
+                return kind
+        if self._rng.random() < self._rate:
+            return self._rng.choice(kinds)
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -407,7 +438,7 @@ class _Generator:
         defect_rng = random.Random(self._rng.getrandbits(64))  # noqa: S311 - same
         self._defects = _Defects(options.dirty, defect_rng)
         # Its own stream, not drawn from the main one: the same seed gives the same extract with or without it.
-        self._malformations = _Defects(options.malformed, random.Random(options.seed ^ 0x6D616C66))  # noqa: S311
+        self._malformations = _Malformations(options.malformed, random.Random(options.seed ^ 0x6D616C66))  # noqa: S311
         self._malformed_rows: list[MalformedRow] = []
         self._cascading = False  # writing the rows of an order whose own row is malformed: all become orphans
         self._start = _midnight(options.start)
@@ -434,9 +465,9 @@ class _Generator:
         rows = {source.file_name: self._files[source.entity].rows for source in SOURCE_FILES}
         return Extract(rows, self._malformed_rows)
 
-    def _malformed(self, malformation: Malformation) -> bool:
-        """Whether to break this row; never inside an order already broken, whose rows are orphans anyway."""
-        return not self._cascading and self._malformations(malformation)
+    def _malformed(self, *kinds: Malformation) -> Malformation | None:
+        """The rule this row breaks, if any; never inside an order already broken, whose rows are orphans anyway."""
+        return None if self._cascading else self._malformations(*kinds)
 
     def _mark(self, entity: str, line: int, rule: str) -> None:
         self._malformed_rows.append(MalformedRow(self._files[entity].name, line, rule))
@@ -498,7 +529,8 @@ class _Generator:
 
     def _write_order(self) -> None:
         order_id = self._new_id()
-        broken = self._malformed(Malformation.UNPARSEABLE_PURCHASE_TIME)
+        malformation = self._malformed(Malformation.UNPARSEABLE_PURCHASE_TIME, Malformation.ORDER_REPEATED)
+        broken = malformation is Malformation.UNPARSEABLE_PURCHASE_TIME
         self._cascading = broken
         customer_id = self._write_customer()
         status, timeline = self._timeline()
@@ -516,7 +548,7 @@ class _Generator:
         line = self._files["orders"].write(*row)
         if broken:
             self._mark("orders", line, Malformation.UNPARSEABLE_PURCHASE_TIME.rule)
-        elif self._malformed(Malformation.ORDER_REPEATED):
+        elif malformation is Malformation.ORDER_REPEATED:
             self._files["orders"].write(*row)
             self._mark("orders", line, Malformation.ORDER_REPEATED.rule)
         total = self._write_items(order_id, timeline.purchase)
@@ -624,7 +656,7 @@ class _Generator:
         for position, (kind, installments, cents) in enumerate(payments, start=1):
             sequential = position + 1 if gap and position > 1 else position
             value = _money(cents)
-            comma = self._malformed(Malformation.PAYMENT_VALUE_WITH_COMMA)
+            comma = self._malformed(Malformation.PAYMENT_VALUE_WITH_COMMA) is not None
             line = self._write(
                 "order_payments",
                 order_id,
@@ -661,7 +693,7 @@ class _Generator:
             message = rng.choice(_MESSAGES) if rng.random() < _MESSAGE_RATE else ""
         created = self._review_creation(timeline)
         answered = _stamp(created + timedelta(days=rng.randint(1, 2), seconds=rng.randrange(_DAY)))
-        malformation = next((kind for kind in _REVIEW_MALFORMATIONS if self._malformed(kind)), None)
+        malformation = self._malformed(*_REVIEW_MALFORMATIONS)
         if malformation is Malformation.REVIEW_WITHOUT_ID:
             review_id = ""
         elif malformation is Malformation.REVIEW_SCORE_OUT_OF_RANGE:

@@ -15,7 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -191,6 +191,37 @@ def test_a_restated_status_rebuilds_its_window(warehouse, extract, server_dsn, t
         ).fetchone()
     assert status == ("canceled",)
     assert warehouse_checksums(warehouse) == clean_build(server_dsn, tmp_path / "clean", extract.base, restated)
+
+
+def test_an_order_moved_to_another_month_builds_in_its_new_window_alone(warehouse, extract, server_dsn, tmp_path):
+    """A later batch restates an order's purchase time into the next month; that month's window, built alone,
+    takes the order (with its items, payments, reviews, customer) out of the old one: a key is in one window."""
+    run = cli(tmp_path / "home")
+    january = [row for row in read_rows(extract.base, "orders") if row["order_purchase_timestamp"] >= "2017-01-25"]
+    items = {row["order_id"] for row in read_rows(extract.base, "order_items")}
+    order = next(row for row in january if month_of(row) == "2017-01" and row["order_id"] in items)
+    shifted = {
+        column: (datetime.fromisoformat(value) + timedelta(days=10)).strftime("%Y-%m-%d %H:%M:%S")
+        if column.startswith("order_") and column.endswith(("_timestamp", "_at", "_date")) and value
+        else value
+        for column, value in order.items()
+    }
+    assert month_of(shifted) == "2017-02"
+    moved = tmp_path / "moved"
+    write_rows(moved, "orders", [shifted])
+    run("--dsn", warehouse, "load", "--source", str(moved))
+
+    assert built_windows(run("--dsn", warehouse, "run", "--window", "2017-02-01..2017-03-01")) == ["2017-02-01"]
+
+    with psycopg.connect(warehouse) as connection:
+        for table, column in (("stg_olist__orders", "purchased_at"), ("stg_olist__order_items", "order_purchased_at")):
+            months = connection.execute(
+                f"select distinct date_trunc('month', {column})::date from staging.{table} where order_id = %s",
+                (order["order_id"],),
+            ).fetchall()
+            assert [str(month) for (month,) in months] == ["2017-02-01"], table
+    run("--dsn", warehouse, "run")
+    assert warehouse_checksums(warehouse) == clean_build(server_dsn, tmp_path / "clean", extract.base, moved)
 
 
 def test_a_late_child_row_rebuilds_its_orders_window(warehouse, extract, server_dsn, tmp_path):
