@@ -441,7 +441,7 @@ def publish_command(settings: Settings, roll_back: bool, force: bool, keep_days:
         else:
             dbt.ensure_packages(settings)
             with stage("publish"):
-                publication = marts.publish(settings, dsn, connection, keep_for=timedelta(days=keep_days), force=force)
+                publication = marts.deploy(settings, dsn, connection, keep_for=timedelta(days=keep_days), force=force)
     if roll_back:
         console.print(f"mart version {publication.version} active again (version {publication.previous} parked)")
     elif publication.built:

@@ -28,7 +28,8 @@ from runner.settings import PIPELINE, PROJECT_DIR, Settings
 
 WINDOW_SEPARATOR = ".."
 # The runner builds everything but the marts with dbt, then refreshes and checks the marts itself, in the same
-# transaction that records the windows (see publish). The marts' unit tests run with `dbt build` by hand and in CI.
+# transaction that records the windows (see publish_windows). The marts' unit tests run with `dbt build` by hand
+# and in CI.
 MART_MODELS_AND_DATA_TESTS = ("path:models/marts,resource_type:model", "path:models/marts,test_type:data")
 # Built by the first window build of each version of the project on a database (see build_and_publish), not by
 # every window: Elementary's own models (its results tables), and the unit tests, which test the SQL's logic on
@@ -257,7 +258,7 @@ def build_and_publish(
         if not deployed:
             ledger.record_deployment(connection, version)
         with timed(durations, "publish"):
-            counts = publish(
+            counts = publish_windows(
                 settings,
                 dsn,
                 connection,
@@ -405,7 +406,7 @@ def timed(durations: dict[str, int], stage_name: str) -> Iterator[None]:
             durations[stage_name] = round((time.perf_counter() - started) * 1000)
 
 
-def publish(
+def publish_windows(
     settings: Settings,
     dsn: str,
     connection: psycopg.Connection,
