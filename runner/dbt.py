@@ -31,6 +31,7 @@ from runner.errors import (
     TransientFailure,
 )
 from runner.lineage import RUN_JOB, report_lost_events
+from runner.observability import stage
 from runner.settings import PROJECT_DIR, Settings
 
 DBT_HUB = ("hub.getdbt.com", 443)
@@ -356,8 +357,11 @@ def failure_class(target_dir: Path, output: str) -> type[PipelineFailure]:
 
 
 def generate_docs(settings: Settings, dsn: str) -> Path:
-    """``dbt docs generate``: the site (index.html, manifest, catalog) in the target folder, which it returns."""
-    run_dbt(settings, ["docs", "generate"], dsn=dsn, lineage=False)
+    """``dbt docs generate``, the packages installed first, as the stage ``docs``: the site (index.html, manifest,
+    catalog) in the target folder, which it returns."""
+    ensure_packages(settings)
+    with stage("docs"):
+        run_dbt(settings, ["docs", "generate"], dsn=dsn, lineage=False)
     return settings.target_dir
 
 

@@ -23,11 +23,42 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import Enum
-from itertools import accumulate
 from pathlib import Path
-from typing import NamedTuple
 
 from runner.olist import BY_ENTITY, SOURCE_FILES, SourceFile
+from runner.reference_data import (
+    CATEGORIES,
+    GEO_JITTER,
+    HAPPY_SCORE_CUM,
+    INSTALLMENT_CUM,
+    INSTALLMENTS,
+    ITEM_COUNT_CUM,
+    ITEM_COUNTS,
+    LATE_RATE,
+    LOCATION_CUM,
+    LOCATIONS,
+    MESSAGE_RATE,
+    MESSAGES,
+    MESSY_MESSAGES,
+    PAYMENT_CUM,
+    PAYMENT_TYPES,
+    REPEAT_ITEM_RATE,
+    RETURNING_RATE,
+    REVIEW_RATE_DELIVERED,
+    REVIEW_RATE_OTHER,
+    SAO_PAULO,
+    SAO_PAULO_SPELLINGS,
+    SCORES,
+    SPLIT_PAYMENT_RATE,
+    STAGES_REACHED,
+    STATUS_CUM,
+    STATUSES,
+    TITLE_RATE,
+    TITLES,
+    UNHAPPY_SCORE_CUM,
+    UNTRANSLATED_CATEGORIES,
+    Location,
+)
 
 _DAY = 86_400
 
@@ -119,160 +150,7 @@ class Malformation(Enum):
         return self.value[0]
 
 
-class _Location(NamedTuple):
-    city: str
-    state: str
-    zip_low: int
-    zip_high: int
-    lat: float
-    lng: float
-    weight: float
-
-
-# Real cities with their zip-prefix ranges and centres; weights follow the real customer spread (SP largest).
-_LOCATIONS: tuple[_Location, ...] = (
-    _Location("sao paulo", "SP", 1000, 5999, -23.55, -46.63, 15.6),
-    _Location("rio de janeiro", "RJ", 20000, 23799, -22.91, -43.17, 6.9),
-    _Location("belo horizonte", "MG", 30000, 31999, -19.92, -43.94, 2.8),
-    _Location("brasilia", "DF", 70000, 72799, -15.79, -47.88, 2.1),
-    _Location("curitiba", "PR", 80000, 82999, -25.43, -49.27, 1.5),
-    _Location("campinas", "SP", 13000, 13139, -22.91, -47.06, 1.5),
-    _Location("porto alegre", "RS", 90000, 91999, -30.03, -51.23, 1.4),
-    _Location("salvador", "BA", 40000, 42499, -12.97, -38.50, 1.2),
-    _Location("guarulhos", "SP", 7000, 7399, -23.46, -46.53, 1.2),
-    _Location("sao bernardo do campo", "SP", 9600, 9899, -23.69, -46.56, 0.9),
-    _Location("niteroi", "RJ", 24000, 24399, -22.88, -43.10, 0.85),
-    _Location("santo andre", "SP", 9000, 9299, -23.66, -46.53, 0.8),
-    _Location("osasco", "SP", 6000, 6299, -23.53, -46.79, 0.75),
-    _Location("santos", "SP", 11000, 11099, -23.96, -46.33, 0.72),
-    _Location("goiania", "GO", 74000, 74899, -16.68, -49.25, 0.7),
-    _Location("sao jose dos campos", "SP", 12200, 12249, -23.18, -45.88, 0.7),
-    _Location("fortaleza", "CE", 60000, 61599, -3.73, -38.52, 0.66),
-    _Location("sorocaba", "SP", 18000, 18109, -23.50, -47.46, 0.63),
-    _Location("recife", "PE", 50000, 52999, -8.05, -34.88, 0.6),
-    _Location("florianopolis", "SC", 88000, 88099, -27.59, -48.55, 0.57),
-    _Location("jundiai", "SP", 13200, 13219, -23.19, -46.88, 0.57),
-    _Location("ribeirao preto", "SP", 14000, 14114, -21.18, -47.81, 0.5),
-    _Location("belem", "PA", 66000, 66999, -1.46, -48.49, 0.45),
-    _Location("vitoria", "ES", 29000, 29099, -20.32, -40.34, 0.45),
-    _Location("juiz de fora", "MG", 36000, 36099, -21.76, -43.35, 0.4),
-    _Location("londrina", "PR", 86000, 86099, -23.31, -51.16, 0.4),
-    _Location("manaus", "AM", 69000, 69099, -3.12, -60.02, 0.35),
-    _Location("natal", "RN", 59000, 59139, -5.79, -35.21, 0.3),
-    _Location("campo grande", "MS", 79000, 79129, -20.47, -54.62, 0.3),
-    _Location("cuiaba", "MT", 78000, 78109, -15.60, -56.10, 0.3),
-    _Location("sao luis", "MA", 65000, 65109, -2.53, -44.30, 0.25),
-    _Location("maceio", "AL", 57000, 57099, -9.67, -35.74, 0.25),
-    _Location("joao pessoa", "PB", 58000, 58099, -7.12, -34.86, 0.25),
-    _Location("teresina", "PI", 64000, 64099, -5.09, -42.80, 0.2),
-    _Location("aracaju", "SE", 49000, 49099, -10.91, -37.07, 0.2),
-    _Location("porto velho", "RO", 76800, 76834, -8.76, -63.90, 0.1),
-    _Location("palmas", "TO", 77000, 77270, -10.18, -48.33, 0.1),
-    _Location("macapa", "AP", 68900, 68914, 0.03, -51.07, 0.05),
-    _Location("boa vista", "RR", 69300, 69339, 2.82, -60.67, 0.05),
-    _Location("rio branco", "AC", 69900, 69923, -9.97, -67.81, 0.05),
-)
-_LOCATION_CUM = tuple(accumulate(location.weight for location in _LOCATIONS))
-_SAO_PAULO = _LOCATIONS[0]  # its zip prefixes all start with 0, which the zip defect needs
-_SAO_PAULO_SPELLINGS = ("são paulo", "sao paulo / sao paulo", "SAO PAULO")
-_GEO_JITTER = 0.08  # degrees; keeps every point inside Brazil's lat/lng box
-
-# Real Olist categories, most frequent first, with the English names of the translation file.
-_CATEGORIES: tuple[tuple[str, str], ...] = (
-    ("cama_mesa_banho", "bed_bath_table"),
-    ("beleza_saude", "health_beauty"),
-    ("esporte_lazer", "sports_leisure"),
-    ("moveis_decoracao", "furniture_decor"),
-    ("informatica_acessorios", "computers_accessories"),
-    ("utilidades_domesticas", "housewares"),
-    ("relogios_presentes", "watches_gifts"),
-    ("telefonia", "telephony"),
-    ("ferramentas_jardim", "garden_tools"),
-    ("automotivo", "auto"),
-    ("brinquedos", "toys"),
-    ("cool_stuff", "cool_stuff"),
-    ("perfumaria", "perfumery"),
-    ("bebes", "baby"),
-    ("eletronicos", "electronics"),
-    ("papelaria", "stationery"),
-    ("fashion_bolsas_e_acessorios", "fashion_bags_accessories"),
-    ("pet_shop", "pet_shop"),
-    ("moveis_escritorio", "office_furniture"),
-    ("consoles_games", "consoles_games"),
-    ("malas_acessorios", "luggage_accessories"),
-    ("construcao_ferramentas_construcao", "construction_tools_construction"),
-    ("eletrodomesticos", "home_appliances"),
-    ("instrumentos_musicais", "musical_instruments"),
-    ("eletroportateis", "small_appliances"),
-    ("livros_interesse_geral", "books_general_interest"),
-    ("alimentos", "food"),
-    ("casa_construcao", "home_construction"),
-)
-# Used by real products but missing from the real translation file.
-_UNTRANSLATED_CATEGORIES = ("pc_gamer", "portateis_cozinha_e_preparadores_de_alimentos")
-
-_STATUS_WEIGHTS = {
-    "delivered": 96.5,
-    "shipped": 1.1,
-    "canceled": 0.6,
-    "unavailable": 0.6,
-    "invoiced": 0.3,
-    "processing": 0.3,
-    "created": 0.05,
-    "approved": 0.05,
-}
-_STATUSES = tuple(_STATUS_WEIGHTS)
-_STATUS_CUM = tuple(accumulate(_STATUS_WEIGHTS.values()))
-# How far along purchase -> approved -> carrier -> customer each status got; None: stopped after purchase or approval.
-_STAGES_REACHED: dict[str, int | None] = {
-    "created": 0,
-    "approved": 1,
-    "invoiced": 1,
-    "processing": 1,
-    "shipped": 2,
-    "delivered": 3,
-    "canceled": None,
-    "unavailable": None,
-}
-_LATE_RATE = 0.08
-_RETURNING_RATE = 0.05
 _RETURNING_POOL = 10_000  # buyers remembered as candidates to come back; bounds memory
-
-_ITEM_COUNTS = (1, 2, 3)
-_ITEM_COUNT_CUM = (88, 97, 100)
-_REPEAT_ITEM_RATE = 0.5  # multi-item orders often hold several units of the same product, as in the real data
-
-_PAYMENT_TYPES = ("credit_card", "boleto", "voucher", "debit_card")
-_PAYMENT_CUM = tuple(accumulate((75, 19.5, 4, 1.5)))
-_INSTALLMENTS = tuple(range(1, 11))
-_INSTALLMENT_CUM = tuple(accumulate((50, 12, 11, 7, 5, 4, 3, 3, 2, 3)))
-_SPLIT_PAYMENT_RATE = 0.03
-
-_REVIEW_RATE_DELIVERED = 0.99
-_REVIEW_RATE_OTHER = 0.6
-_SCORES = (5, 4, 3, 2, 1)
-_HAPPY_SCORE_CUM = tuple(accumulate((60, 20, 8, 3, 9)))
-_UNHAPPY_SCORE_CUM = tuple(accumulate((20, 10, 12, 10, 48)))
-_TITLE_RATE = 0.12
-_MESSAGE_RATE = 0.4
-_TITLES = ("recomendo", "Ótimo", "Muito bom", "Excelente", "Super recomendo", "Bom", "Não recebi", "nota 10")
-_MESSAGES = (
-    "Produto entregue no prazo.",
-    "Muito bom, recomendo.",
-    "Chegou antes do prazo",
-    "Gostei muito do produto",
-    "Ainda não recebi o produto",
-    "Produto diferente do anunciado",
-    "Tudo certo",
-    "Excelente qualidade e entrega rápida",
-    "Veio com defeito",
-    "Produto bom.\nEntrega no prazo.",  # real messages span lines even in the clean data
-)
-_MESSY_MESSAGES = (
-    'Ótimo, chegou "rápido"\nrecomendo ção',
-    'Péssimo, o "frete" atrasou\r\nnão recomendo',
-    'Comprei 2, veio 1 só "incompleto"\n\natendimento não responde',
-)
 
 _REVIEW_MALFORMATIONS = (
     Malformation.REVIEW_WITHOUT_ID,
@@ -443,7 +321,7 @@ class _Generator:
         self._cascading = False  # writing the rows of an order whose own row is malformed: all become orphans
         self._start = _midnight(options.start)
         self._files: dict[str, _CsvFile] = {}
-        self._zips: dict[str, _Location] = {}
+        self._zips: dict[str, Location] = {}
         self._returning: list[tuple[str, str, str, str]] = []
         self._last_review_id: str | None = None
         self._seller_ids: list[str] = []
@@ -483,7 +361,7 @@ class _Generator:
         return f"{self._rng.getrandbits(128):032x}"
 
     def _write_translations(self) -> None:
-        for portuguese, english in _CATEGORIES:
+        for portuguese, english in CATEGORIES:
             self._files["product_category_name_translation"].write(portuguese, english)
 
     def _place(self, scope: str) -> tuple[str, str, str]:
@@ -491,10 +369,10 @@ class _Generator:
         lose_zero = self._defects(Defect.ZIP_WITHOUT_LEADING_ZERO, scope)
         respell = self._defects(Defect.CITY_SPELLING, scope)
         forced = lose_zero or respell  # both defects need a city whose zips start with 0 and has several spellings
-        location = _SAO_PAULO if forced else self._rng.choices(_LOCATIONS, cum_weights=_LOCATION_CUM)[0]
+        location = SAO_PAULO if forced else self._rng.choices(LOCATIONS, cum_weights=LOCATION_CUM)[0]
         zip_prefix = f"{self._rng.randint(location.zip_low, location.zip_high):05d}"
         self._zips[zip_prefix] = location
-        city = self._rng.choice(_SAO_PAULO_SPELLINGS) if respell else location.city
+        city = self._rng.choice(SAO_PAULO_SPELLINGS) if respell else location.city
         return (zip_prefix.lstrip("0") if lose_zero else zip_prefix), city, location.state
 
     def _write_sellers(self) -> None:
@@ -521,9 +399,9 @@ class _Generator:
         if self._defects(Defect.PRODUCT_WITHOUT_CATEGORY):
             return ("", "", "", "", *size)
         if self._defects(Defect.UNTRANSLATED_CATEGORY):
-            category = rng.choice(_UNTRANSLATED_CATEGORIES)
+            category = rng.choice(UNTRANSLATED_CATEGORIES)
         else:
-            category = _CATEGORIES[_skewed_index(rng, len(_CATEGORIES), 1.6)][0]
+            category = CATEGORIES[_skewed_index(rng, len(CATEGORIES), 1.6)][0]
         photos = min(20, 1 + int(rng.expovariate(0.8)))
         return (category, str(rng.randint(20, 64)), str(rng.randint(100, 3000)), str(photos), *size)
 
@@ -562,7 +440,7 @@ class _Generator:
         customer_id = self._new_id()
         if self._defects(Defect.UNKNOWN_CUSTOMER):
             return customer_id
-        if self._returning and self._rng.random() < _RETURNING_RATE:
+        if self._returning and self._rng.random() < RETURNING_RATE:
             person = self._rng.choice(self._returning)
         else:
             person = (self._new_id(), *self._place("customers"))
@@ -580,17 +458,17 @@ class _Generator:
         estimate = _midnight(purchase.date() + timedelta(days=rng.randint(10, 30)))
         approved = purchase + timedelta(seconds=rng.randint(600, 2 * _DAY))
         carrier = approved + timedelta(seconds=rng.randint(_DAY, 4 * _DAY))
-        if rng.random() < _LATE_RATE:
+        if rng.random() < LATE_RATE:
             delivered: datetime | None = estimate + timedelta(seconds=rng.randint(3600, 15 * _DAY))
         else:
             slack = int((estimate - carrier).total_seconds()) - 3600
             delivered = carrier + timedelta(seconds=rng.randint(_DAY // 2, slack))
         if self._defects(Defect.CANCELED_WITH_DELIVERY):
             return "canceled", _Timeline(purchase, approved, carrier, delivered, estimate)
-        status = rng.choices(_STATUSES, cum_weights=_STATUS_CUM)[0]
+        status = rng.choices(STATUSES, cum_weights=STATUS_CUM)[0]
         if status == "delivered" and self._defects(Defect.DELIVERED_WITHOUT_DATE):
             delivered = None
-        reached = _STAGES_REACHED[status]
+        reached = STAGES_REACHED[status]
         if reached is None:
             reached = rng.randint(0, 1)
         return status, _Timeline(
@@ -609,8 +487,8 @@ class _Generator:
         shipping_limit = _stamp(purchase + timedelta(days=rng.randint(2, 7), seconds=rng.randrange(_DAY)))
         total = 0
         item: tuple[str, str, int, int] | None = None
-        for number in range(1, rng.choices(_ITEM_COUNTS, cum_weights=_ITEM_COUNT_CUM)[0] + 1):
-            if item is None or rng.random() >= _REPEAT_ITEM_RATE:
+        for number in range(1, rng.choices(ITEM_COUNTS, cum_weights=ITEM_COUNT_CUM)[0] + 1):
+            if item is None or rng.random() >= REPEAT_ITEM_RATE:
                 item = self._pick_item()
             product_id, seller_id, price, freight = item
             self._write(
@@ -641,13 +519,13 @@ class _Generator:
         """Payments summing to ``total``: one usually, else vouchers first and the main means of payment last."""
         rng = self._rng
         gap = self._defects(Defect.PAYMENT_SEQUENCE_GAP)
-        count = rng.randint(2, 3) if rng.random() < _SPLIT_PAYMENT_RATE else 1
+        count = rng.randint(2, 3) if rng.random() < SPLIT_PAYMENT_RATE else 1
         if gap:
             count = max(count, 2)
         if self._defects(Defect.PAYMENT_NOT_DEFINED):
             main = "not_defined"
         else:
-            main = rng.choices(_PAYMENT_TYPES, cum_weights=_PAYMENT_CUM)[0]
+            main = rng.choices(PAYMENT_TYPES, cum_weights=PAYMENT_CUM)[0]
         types = ["voucher"] * (count - 1) + [main]
         shares = _split(rng, total, count)
         payments = [(kind, self._installments(kind), cents) for kind, cents in zip(types, shares, strict=True)]
@@ -673,24 +551,24 @@ class _Generator:
             return 1
         if self._defects(Defect.ZERO_INSTALLMENTS):
             return 0
-        return self._rng.choices(_INSTALLMENTS, cum_weights=_INSTALLMENT_CUM)[0]
+        return self._rng.choices(INSTALLMENTS, cum_weights=INSTALLMENT_CUM)[0]
 
     def _write_review(self, order_id: str, timeline: _Timeline) -> None:
         """Most orders get a review; a late or missing delivery makes a bad score likelier."""
         rng = self._rng
-        if rng.random() >= (_REVIEW_RATE_DELIVERED if timeline.delivered else _REVIEW_RATE_OTHER):
+        if rng.random() >= (REVIEW_RATE_DELIVERED if timeline.delivered else REVIEW_RATE_OTHER):
             return
         review_id = self._new_id()
         if self._last_review_id is not None and self._defects(Defect.DUPLICATE_REVIEW_ID):
             review_id = self._last_review_id
         self._last_review_id = review_id
         happy = timeline.delivered is not None and timeline.delivered <= timeline.estimate
-        score = rng.choices(_SCORES, cum_weights=_HAPPY_SCORE_CUM if happy else _UNHAPPY_SCORE_CUM)[0]
-        title = rng.choice(_TITLES) if rng.random() < _TITLE_RATE else ""
+        score = rng.choices(SCORES, cum_weights=HAPPY_SCORE_CUM if happy else UNHAPPY_SCORE_CUM)[0]
+        title = rng.choice(TITLES) if rng.random() < TITLE_RATE else ""
         if self._defects(Defect.MESSY_REVIEW_TEXT):
-            message = rng.choice(_MESSY_MESSAGES)
+            message = rng.choice(MESSY_MESSAGES)
         else:
-            message = rng.choice(_MESSAGES) if rng.random() < _MESSAGE_RATE else ""
+            message = rng.choice(MESSAGES) if rng.random() < MESSAGE_RATE else ""
         created = self._review_creation(timeline)
         answered = _stamp(created + timedelta(days=rng.randint(1, 2), seconds=rng.randrange(_DAY)))
         malformation = self._malformed(*_REVIEW_MALFORMATIONS)
@@ -721,12 +599,12 @@ class _Generator:
         for zip_prefix in sorted(self._zips):
             location = self._zips[zip_prefix]
             for _ in range(rng.randint(1, 4)):
-                lat = location.lat + rng.uniform(-_GEO_JITTER, _GEO_JITTER)
-                lng = location.lng + rng.uniform(-_GEO_JITTER, _GEO_JITTER)
+                lat = location.lat + rng.uniform(-GEO_JITTER, GEO_JITTER)
+                lng = location.lng + rng.uniform(-GEO_JITTER, GEO_JITTER)
                 written_zip = zip_prefix
                 if zip_prefix.startswith("0") and self._defects(Defect.ZIP_WITHOUT_LEADING_ZERO, "geolocation"):
                     written_zip = zip_prefix.lstrip("0")
                 city = location.city
-                if location is _SAO_PAULO and self._defects(Defect.CITY_SPELLING, "geolocation"):
-                    city = rng.choice(_SAO_PAULO_SPELLINGS)
+                if location is SAO_PAULO and self._defects(Defect.CITY_SPELLING, "geolocation"):
+                    city = rng.choice(SAO_PAULO_SPELLINGS)
                 self._files["geolocation"].write(written_zip, repr(lat), repr(lng), city, location.state)

@@ -426,7 +426,7 @@ def drop_expired(connection: psycopg.Connection, keep_for: timedelta) -> list[in
 
 @dataclass(frozen=True)
 class Publication:
-    """What ``publish`` did: the version readers now see, the one before it, and the versions dropped."""
+    """What ``deploy`` or ``rollback`` did: the version readers now see, the one before it, the versions dropped."""
 
     version: int
     previous: int | None
@@ -434,7 +434,7 @@ class Publication:
     dropped: list[int]
 
 
-def publish(
+def deploy(
     settings: Settings, dsn: str, connection: psycopg.Connection, *, keep_for: timedelta, force: bool = False
 ) -> Publication:
     """Deploy the checked-out mart models as a new version: build it aside, check it, swap it in atomically.

@@ -10,8 +10,10 @@ rules name only metrics defined here.
 from __future__ import annotations
 
 import collections
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import (
     CollectorRegistry,
@@ -19,6 +21,7 @@ from prometheus_client import (
     Histogram,
     disable_created_metrics,
     push_to_gateway,
+    start_http_server,
     write_to_textfile,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -159,6 +162,14 @@ class LedgerCollector(Collector):
         )
         durations.add_metric([PIPELINE], buckets, sum_value=duration_sum)
         yield durations
+
+
+def serve(dsn: str, port: int) -> tuple[WSGIServer, threading.Thread]:
+    """Serve the ledger's metrics on 127.0.0.1 for a Prometheus scraper, from a thread of its own; the caller
+    waits on the thread and shuts the server down."""
+    ledger_only = CollectorRegistry()
+    ledger_only.register(LedgerCollector(dsn))
+    return start_http_server(port, addr="127.0.0.1", registry=ledger_only)
 
 
 PUSH_JOB = "olist_dw_runner"

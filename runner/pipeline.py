@@ -1,6 +1,9 @@
 """Windows end to end: bootstrap the database, plan the windows, build them with dbt, publish and record them.
 
-Kept apart from the CLI so that tests, benchmarks and the demo call the same functions a command does.
+Kept apart from the CLI so that tests, benchmarks and the demo call the same functions a command does: ``run``
+is run_due, ``backfill`` is backfill, ``publish`` is deploy_marts (or roll_back_marts), each holding the pipeline's
+lock. What they have to say as they go (due windows, windows built, the quarantine's change) they tell an
+Observer, which the CLI prints.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from runner.settings import PIPELINE, PROJECT_DIR, Settings
 
 WINDOW_SEPARATOR = ".."
 # The runner builds everything but the marts with dbt, then refreshes and checks the marts itself, in the same
-# transaction that records the windows (see publish). The marts' unit tests run with `dbt build` by hand and in CI.
+# transaction that records the windows (see publish_windows). The marts' unit tests run with `dbt build` by hand
+# and in CI.
 MART_MODELS_AND_DATA_TESTS = ("path:models/marts,resource_type:model", "path:models/marts,test_type:data")
 # Built by the first window build of each version of the project on a database (see build_and_publish), not by
 # every window: Elementary's own models (its results tables), and the unit tests, which test the SQL's logic on
@@ -217,6 +221,163 @@ def run_windows(settings: Settings, dsn: str, windows: list[Window], *, wait: bo
         return build_and_publish(settings, dsn, connection, windows)
 
 
+class Observer:
+    """Whoever drives a command's work, told what happens as it happens; here each hook does nothing (tests,
+    benchmarks), the CLI's printer shows each (runner/cli/render.py)."""
+
+    def file_loaded(self, result: load.FileResult) -> None:
+        """A file was loaded, or skipped as loaded before."""
+
+    def loaded(self, report: load.LoadReport) -> None:
+        """A folder was loaded; the report names the files it left alone and those absent."""
+
+    def planned(self, plan: DuePlan) -> None:
+        """The due windows were found, with why; so were those asked for that are up to date."""
+
+    def backfill_planned(self, window: Window, step: str, groups: list[list[Window]]) -> None:
+        """A backfill found the due windows of its range (none: nothing to do)."""
+
+    def quarantine_changed(self, changes: list[quarantine.Change], held: list[quarantine.RuleCount]) -> None:
+        """A build ended, stopped or not: what it added to the quarantine (and took out), and what it holds now."""
+
+    def built(self, result: RunResult) -> None:
+        """Windows were built and published together."""
+
+
+QUIET = Observer()
+
+
+@dataclass(frozen=True)
+class DuePlan:
+    """What ``run`` builds: the due windows and why, the windows asked for that are up to date, and the windows to
+    build in contiguous groups (one dbt invocation each)."""
+
+    found: list[due.DueWindow]
+    up_to_date: list[Window]
+    groups: list[list[Window]]
+
+
+def plan_due(
+    settings: Settings, dsn: str, asked: list[Window] | None, *, step: str | None = None, force: bool = False
+) -> DuePlan:
+    """What is due among the windows asked for, or anywhere (None), cut by ``step`` (for windows found anywhere);
+    with ``force``, every window asked for."""
+    fingerprint = dbt.project_fingerprint(settings.project_dir)
+    with database.connect(dsn) as connection:
+        if asked is None:
+            found = due_windows(connection, fingerprint)
+        elif force:
+            found = [due.DueWindow(window.span, ["--force"]) for window in asked]
+        else:
+            found = due_among(connection, asked, fingerprint)
+    due_spans = {item.span for item in found}
+    windows = [
+        piece for item in found for piece in split(Window(item.span.start, item.span.end), None if asked else step)
+    ]
+    return DuePlan(
+        found,
+        [window for window in asked or [] if window.span not in due_spans],
+        contiguous_groups(windows),
+    )
+
+
+def run_due(
+    settings: Settings,
+    dsn: str,
+    asked: list[Window] | None,
+    *,
+    step: str | None = None,
+    force: bool = False,
+    wait: bool = False,
+    observer: Observer = QUIET,
+) -> list[RunResult]:
+    """``runner run``: build what is due (see plan_due), group by group, saying why and which are up to date."""
+    plan = plan_due(settings, dsn, asked, step=step, force=force)
+    observer.planned(plan)
+    return run_groups(settings, dsn, plan.groups, wait=wait, observer=observer)
+
+
+def backfill(
+    settings: Settings,
+    dsn: str,
+    window: Window,
+    step: str,
+    *,
+    restate: bool = False,
+    wait: bool = False,
+    observer: Observer = QUIET,
+) -> list[RunResult]:
+    """``runner backfill``: build the due windows of a range, cut by ``step`` (all of them with ``restate``)."""
+    with database.connect(dsn) as connection:
+        groups = plan_backfill(
+            connection, window, step, restate=restate, fingerprint=dbt.project_fingerprint(settings.project_dir)
+        )
+    observer.backfill_planned(window, step, groups)
+    return run_groups(settings, dsn, groups, wait=wait, observer=observer)
+
+
+def run_groups(
+    settings: Settings, dsn: str, groups: list[list[Window]], *, wait: bool = False, observer: Observer = QUIET
+) -> list[RunResult]:
+    """Build groups of contiguous windows one after the other (see run_group)."""
+    return [result for group in groups for result in run_group(settings, dsn, group, wait=wait, observer=observer)]
+
+
+def run_group(
+    settings: Settings, dsn: str, windows: list[Window], *, wait: bool = False, observer: Observer = QUIET
+) -> list[RunResult]:
+    """Build contiguous windows (see run_windows) as the stage ``run``; then, stopped or not, tell what the build
+    added to the quarantine, and the windows built."""
+    with (
+        watch_quarantine(dsn, observer),
+        stage("run", windows=len(windows), first=str(windows[0]), last=str(windows[-1])) as fields,
+    ):
+        results = run_windows(settings, dsn, windows, wait=wait)
+        fields.update(runner_run_ids=[str(result.runner_run_id) for result in results])
+    for result in results:
+        observer.built(result)
+    return results
+
+
+@contextmanager
+def watch_quarantine(dsn: str, observer: Observer) -> Iterator[None]:
+    """After a build, stopped or not, tell what it added to the quarantine (and took out), per entity and rule.
+
+    A stopped build leaves its quarantine rows in place (they are why it stopped); a clean one can still add rows
+    under the thresholds, or rows no window can place: either way the operator reads it, not by chance.
+    """
+    with database.connect(dsn) as connection:
+        before = quarantine.held(connection)
+    try:
+        yield
+    finally:
+        try:
+            with database.connect(dsn) as connection:
+                after = quarantine.held(connection)
+        except psycopg.Error as error:  # the database went away: the build's own error says what happened
+            log.warning("quarantine not read after the run", error=str(error))
+        else:
+            observer.quarantine_changed(quarantine.changes(before, after), after)
+
+
+def deploy_marts(
+    settings: Settings, dsn: str, *, keep_for: timedelta, force: bool = False, wait: bool = False
+) -> marts.Publication:
+    """``runner publish``: deploy the checked-out mart models blue/green (see marts.deploy), as the stage
+    ``publish``, holding the pipeline's lock so that no window run refreshes the marts meanwhile."""
+    with lock.pipeline_lock(dsn, PIPELINE, wait=wait), database.connect(dsn) as connection:
+        dbt.ensure_packages(settings)
+        with stage("publish"):
+            return marts.deploy(settings, dsn, connection, keep_for=keep_for, force=force)
+
+
+def roll_back_marts(dsn: str, *, wait: bool = False) -> marts.Publication:
+    """``runner publish --rollback``: readers back on the previous mart version (see marts.rollback), holding the
+    pipeline's lock."""
+    with lock.pipeline_lock(dsn, PIPELINE, wait=wait), database.connect(dsn) as connection:
+        return marts.rollback(connection)
+
+
 def build_and_publish(
     settings: Settings, dsn: str, connection: psycopg.Connection, windows: list[Window]
 ) -> list[RunResult]:
@@ -257,7 +418,7 @@ def build_and_publish(
         if not deployed:
             ledger.record_deployment(connection, version)
         with timed(durations, "publish"):
-            counts = publish(
+            counts = publish_windows(
                 settings,
                 dsn,
                 connection,
@@ -405,7 +566,7 @@ def timed(durations: dict[str, int], stage_name: str) -> Iterator[None]:
             durations[stage_name] = round((time.perf_counter() - started) * 1000)
 
 
-def publish(
+def publish_windows(
     settings: Settings,
     dsn: str,
     connection: psycopg.Connection,

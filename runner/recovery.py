@@ -15,7 +15,7 @@ from psycopg import sql
 
 from runner import database, dbt, ledger, lock, marts, pipeline
 from runner.errors import UsageError, VersionConflict
-from runner.observability import log
+from runner.observability import log, stage
 from runner.olist import SOURCE_FILES
 from runner.settings import PIPELINE, Settings
 
@@ -297,9 +297,22 @@ def _join(keys: list[str], left: str, right: str) -> sql.Composable:
     )
 
 
-def rollback_batch(settings: Settings, dsn: str, batch_id: uuid.UUID, *, wait: bool = False) -> BatchImpact:
-    """Take a batch out of raw and rebuild the windows it reached; run again after a crash to finish the job."""
-    with lock.pipeline_lock(dsn, PIPELINE, wait=wait), database.connect(dsn) as connection:
+def rollback_batch(
+    settings: Settings, dsn: str, batch_id: uuid.UUID, *, wait: bool = False, dry_run: bool = False
+) -> BatchImpact:
+    """Take a batch out of raw and rebuild the windows it reached; run again after a crash to finish the job.
+
+    The stage ``rollback_batch``, holding the pipeline's lock. With ``dry_run``, only what it would change, read
+    without the lock; nothing is written.
+    """
+    if dry_run:
+        with database.connect(dsn) as connection:
+            return batch_impact(connection, batch_id)
+    with (
+        stage("rollback_batch", batch_id=str(batch_id)),
+        lock.pipeline_lock(dsn, PIPELINE, wait=wait),
+        database.connect(dsn) as connection,
+    ):
         impact = batch_impact(connection, batch_id)
         if impact.rolled_back_at is None:
             remove_batch(connection, impact)
@@ -309,3 +322,9 @@ def rollback_batch(settings: Settings, dsn: str, batch_id: uuid.UUID, *, wait: b
         for group in pipeline.contiguous_groups([pipeline.Window(start, end) for start, end in windows]):
             pipeline.build_and_publish(settings, dsn, connection, group)
     return impact
+
+
+def restore(dsn: str, table: str, as_of: datetime, *, dry_run: bool, wait: bool = False) -> RestorePlan:
+    """``runner restore``: restore_dimension, holding the pipeline's lock (window runs write the dimensions)."""
+    with lock.pipeline_lock(dsn, PIPELINE, wait=wait), database.connect(dsn) as connection:
+        return restore_dimension(connection, table, as_of, dry_run=dry_run)

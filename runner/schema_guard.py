@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from runner import dbt
-from runner.errors import UsageError
+from runner.errors import SchemaMismatchError, UsageError
+from runner.observability import stage
 from runner.settings import Settings
 
 PROJECT = "olist_dw"
@@ -77,6 +78,22 @@ def offences(before: Contracts, after: Contracts) -> list[str]:
             if new.not_null and not old.not_null:
                 found.append(f"{model}.{name}: NOT NULL added to an existing column")
     return found
+
+
+def check(settings: Settings, dsn: str, reference: str) -> int:
+    """``runner check-schema``: the contracts of this checkout against those of ``reference`` (a git ref or a saved
+    manifest), as the stage ``check-schema``; every breaking change named in one SchemaMismatchError, else the
+    number of model contracts checked."""
+    dbt.ensure_packages(settings)
+    with stage("check-schema"):
+        before = contracts(manifest_at(settings, dsn, reference))
+        after = contracts(current_manifest(settings, dsn))
+    found = offences(before, after)
+    if found:
+        raise SchemaMismatchError(
+            f"{len(found)} breaking change(s) against {reference}:\n" + "\n".join(f"  {line}" for line in found)
+        )
+    return len(after)
 
 
 def current_manifest(settings: Settings, dsn: str) -> dict[str, Any]:

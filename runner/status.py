@@ -7,9 +7,6 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from runner import due, ledger, marts, quarantine
 from runner.settings import PIPELINE, PROJECT_DIR
@@ -82,52 +79,3 @@ def failure_reasons(connection: psycopg.Connection) -> list[tuple[Any, Any, str]
         ).fetchone()
         reasons.append((start, end, f"{error_class}: {(message or '').strip().splitlines()[0] if message else ''}"))
     return reasons
-
-
-def reasons_text(reasons: list[str], shown: int = 3) -> str:
-    """The reasons a window is due, the first few of them (a window can have hundreds of new batches)."""
-    more = f" and {len(reasons) - shown} more" if len(reasons) > shown else ""
-    return ", ".join(reasons[:shown]) + more
-
-
-def render(console: Console, report: dict[str, Any]) -> None:
-    """The report for a person at a terminal."""
-    console.print(f"pipeline {report['pipeline']}: watermark {report['watermark'] or 'not set'}")
-    console.print(f"newest loaded purchase {report['newest_loaded_purchase']}, last load {report['last_load_at']}")
-    console.print(f"last successful window {report['last_success_at'] or 'never'}")
-    if report["processing_lag_seconds"]:
-        console.print(f"[yellow]behind[/] the loaded data by {report['processing_lag_seconds'] / 86400:.1f} days")
-    for window in report["due_windows"]:
-        console.print(f"[yellow]due[/]       [{window['start']}, {window['end']}): {reasons_text(window['reasons'])}")
-    if not report["due_windows"] and report["watermark"]:
-        console.print("up to date: no window is due")
-    for gap in report["gaps"]:
-        console.print(f"[red]gap[/]       [{gap['start']}, {gap['end']}) was never processed")
-    for window in report["failed_windows"]:
-        console.print(f"[red]failed[/]    [{window['start']}, {window['end']}): {escape(str(window['reason']))}")
-    for version in report["mart_versions"]:
-        if version["status"] == "active":
-            console.print(f"marts     version {version['version']} active since {version['activated_at']}")
-    kept = [str(version["version"]) for version in report["mart_versions"] if version["status"] == "retired"]
-    if kept:
-        console.print(f"marts     kept to roll back to: version {', '.join(kept)}")
-    runs = Table("window", "status", "finished", "error", title="Recent runs")
-    for run in report["recent_runs"]:
-        runs.add_row(
-            f"{run['window_start']} .. {run['window_end']}",
-            run["status"],
-            str(run["finished_at"] or ""),
-            run["error_class"] or "",
-        )
-    console.print(runs)
-    if report["quarantine"]:
-        held = Table("entity", "rule", "rows", "in no window", title="Quarantine (python -m runner quarantine list)")
-        for count in report["quarantine"]:
-            held.add_row(count["entity"], count["rule"], f"{count['rows']:,}", f"{count['unplaced']:,}")
-        console.print(held)
-    else:
-        console.print("quarantine: empty")
-    rows = Table("table", "rows", title="Rows per layer")
-    for name, count in report["rows"].items():
-        rows.add_row(name, f"{count:,}")
-    console.print(rows)

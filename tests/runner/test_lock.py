@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
+from datetime import datetime, timedelta
 
 import pytest
 
-from runner import lock
+from runner import lock, pipeline, recovery
 from runner.errors import EXIT_LOCK_HELD
 from runner.settings import PIPELINE
 
@@ -62,3 +64,22 @@ def test_run_command_refuses_with_the_lock_held_code(dsn, run_cli):
     assert completed.returncode == EXIT_LOCK_HELD, completed.stderr
     assert "Traceback" not in completed.stderr
     assert "error: pipeline 'olist' is locked by olist-dw runner pid" in completed.stderr
+
+
+# What each command that writes calls: the core, holding the lock itself.
+CORE_WRITERS = {
+    "run": lambda settings: pipeline.run_windows(
+        settings, settings.dsn, [pipeline.Window(datetime(2017, 1, 1), datetime(2017, 1, 2))]
+    ),
+    "rollback batch": lambda settings: recovery.rollback_batch(settings, settings.dsn, uuid.uuid4()),
+    "restore": lambda settings: recovery.restore(settings.dsn, "core.dim_customer", datetime(2017, 1, 1), dry_run=True),
+    "publish": lambda settings: pipeline.deploy_marts(settings, settings.dsn, keep_for=timedelta(days=7)),
+    "publish --rollback": lambda settings: pipeline.roll_back_marts(settings.dsn),
+}
+
+
+@pytest.mark.parametrize("command", CORE_WRITERS)
+def test_the_core_takes_the_lock_for_each_command_that_writes(settings, command):
+    """Not the command line: a test or a benchmark calling the core meets the same rule as an operator."""
+    with lock.pipeline_lock(settings.dsn, PIPELINE), pytest.raises(lock.LockHeld):
+        CORE_WRITERS[command](settings)

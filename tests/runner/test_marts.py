@@ -91,11 +91,11 @@ def test_publish_swaps_a_new_version_in_whole_and_rollback_returns_to_the_old(pr
     connection.execute(f"grant usage on schema mart to mart_reader; grant select on {KPIS} to mart_reader")
     connection.execute(f"create schema reporting; create view reporting.kpis as select * from {KPIS}")
 
-    assert marts.publish(project, project.dsn, connection, keep_for=timedelta(days=7)).built is False
+    assert marts.deploy(project, project.dsn, connection, keep_for=timedelta(days=7)).built is False
 
     edit_model(project, "mart_executive_kpis", "count(*) as order_count", "count(*) * 2 as order_count")
     with reading(project.dsn) as seen:
-        published = marts.publish(project, project.dsn, connection, keep_for=timedelta(days=7))
+        published = marts.deploy(project, project.dsn, connection, keep_for=timedelta(days=7))
 
     assert (published.version, published.previous, published.built) == (2, 1, True)
     # A reader querying all along saw the old version whole, then the new one whole, and never an error.
@@ -122,7 +122,7 @@ def test_publish_swaps_a_new_version_in_whole_and_rollback_returns_to_the_old(pr
     with pytest.raises(Exception, match="no earlier mart version"):
         marts.rollback(connection)
     edit_model(project, "mart_executive_kpis", "count(*) * 2 as order_count", "count(*) as order_count")
-    published = marts.publish(project, project.dsn, connection, keep_for=timedelta(0), force=True)
+    published = marts.deploy(project, project.dsn, connection, keep_for=timedelta(0), force=True)
     assert (published.version, published.dropped) == (3, [1, 2])
     assert kpis(connection) == good
     assert {row[0] for row in connection.execute("select nspname from pg_namespace where nspname like 'mart%'")} == {
@@ -137,7 +137,7 @@ def test_a_version_that_fails_its_checks_or_its_swap_is_never_seen(project, conn
     edit_model(project, "mart_executive_kpis", CANCELED, "count(*) + 1 as canceled_order_count")
 
     with pytest.raises(DataQualityStop, match="mart checks failed"):
-        marts.publish(project, project.dsn, connection, keep_for=timedelta(days=7))
+        marts.deploy(project, project.dsn, connection, keep_for=timedelta(days=7))
 
     assert kpis(connection) == good
     assert marts.active(connection).version == 1
@@ -147,7 +147,7 @@ def test_a_version_that_fails_its_checks_or_its_swap_is_never_seen(project, conn
     edit_model(project, "mart_executive_kpis", "count(*) + 1 as canceled_order_count", CANCELED)
     monkeypatch.setenv(faults.ENVIRONMENT_VARIABLE, "publish.after_swap")
     with pytest.raises(InjectedFault):
-        marts.publish(project, project.dsn, connection, keep_for=timedelta(days=7), force=True)
+        marts.deploy(project, project.dsn, connection, keep_for=timedelta(days=7), force=True)
 
     assert marts.active(connection).version == 1
     assert kpis(connection) == good

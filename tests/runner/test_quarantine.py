@@ -18,7 +18,7 @@ import psycopg
 import pytest
 from conftest import read_rows, warehouse_checksums, write_rows
 
-from runner import cli, generate, load, metrics, pipeline, quarantine
+from runner import demo, generate, load, metrics, pipeline, quarantine
 from runner.errors import UsageError
 from runner.settings import Settings, share_setting
 
@@ -221,9 +221,9 @@ def test_listing_before_any_window_says_so(connection: psycopg.Connection) -> No
 @pytest.mark.slow
 def test_demo_dirty_quarantines_exactly_the_injected_rows(run_cli, tmp_path: Path) -> None:
     """`demo --dirty`, as a user runs it: its quarantine holds the injected rows, with reasons, and nothing else."""
-    demo = run_cli("demo", "--dirty", "0.01")
+    demo_run = run_cli("demo", "--dirty", "0.01")
     try:
-        assert demo.returncode == 0, demo.stderr[-3000:]
+        assert demo_run.returncode == 0, demo_run.stderr[-3000:]
         held = set()
         for entity in quarantine.ENTITIES:
             shown = run_cli("quarantine", "show", entity, "--limit", "100000", "--json")
@@ -235,8 +235,6 @@ def test_demo_dirty_quarantines_exactly_the_injected_rows(run_cli, tmp_path: Pat
         run_cli("db", "stop")
 
     injected = generate.generate(
-        generate.GenerateOptions(
-            tmp_path / "same", cli.DEMO_ORDERS, cli.DEMO_START, cli.DEMO_DAYS, cli.DEMO_SEED, 0.01, 0.01
-        )
+        generate.GenerateOptions(tmp_path / "same", demo.ORDERS, demo.START, demo.DAYS, demo.SEED, 0.01, 0.01)
     )
     assert held == {(row.file_name, row.line, row.rule) for row in injected.malformed}
