@@ -1,8 +1,7 @@
 {{
     config(
-        incremental_strategy='merge_window',
         unique_key='order_id',
-        window_column='purchased_at',
+        meta={'window_column': 'purchased_at'},
         indexes=[
             {'columns': ['order_id'], 'unique': true},
             {'columns': ['customer_id']},
