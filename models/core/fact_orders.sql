@@ -102,7 +102,7 @@ select
     case
         when orders.is_delivered
             then round(
-                cast(extract(epoch from orders.delivered_to_customer_at - orders.purchased_at) / 86400 as numeric),
+                cast(extract(epoch from (orders.delivered_to_customer_at - orders.purchased_at)) / 86400 as numeric),
                 2
             )
     end as delivery_days,
