@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from datetime import time as time_of_day
+from pathlib import Path
 
 import psycopg
 import tenacity
@@ -25,7 +26,14 @@ from openlineage.client.event_v2 import RunState
 from psycopg import sql
 
 from runner import database, dbt, due, faults, ledger, lineage, load, lock, marts, quarantine
-from runner.errors import DataQualityStop, ResourceFailure, TransientFailure, UnplacedRowsStop, UsageError
+from runner.errors import (
+    DataQualityStop,
+    PipelineFailure,
+    ResourceFailure,
+    TransientFailure,
+    UnplacedRowsStop,
+    UsageError,
+)
 from runner.observability import log, stage
 from runner.settings import PIPELINE, PROJECT_DIR, Settings
 
@@ -39,6 +47,7 @@ MART_MODELS_AND_DATA_TESTS = ("path:models/marts,resource_type:model", "path:mod
 # fixtures and so can only fail differently when the project changes.
 ONCE_PER_PROJECT_VERSION = ("package:elementary", "resource_type:unit_test")
 WINDOW_BUILD_EXCLUDES = (*MART_MODELS_AND_DATA_TESTS, *ONCE_PER_PROJECT_VERSION)
+# dbt-project-evaluator needs no exclude: its models and seed are disabled unless CI enables them (dbt_project.yml).
 # What dbt_project.yml says when it reads the window from the environment (see build_settings).
 RUN_SETTINGS_MARKER = "env_var('OLIST_DW_WATERMARK_START'"
 
@@ -585,6 +594,7 @@ def publish_windows(
     Changed mart definitions are not deployed by a window run: ``runner publish`` does that, as its own step.
     """
     definitions = marts.definitions(settings, dsn)
+    tables = windowed_tables(settings.target_dir / "manifest.json")
     new_version = None
     current = marts.active(connection)
     if not set(definitions.names) <= marts.materialized_views(connection, marts.SCHEMA):
@@ -604,7 +614,7 @@ def publish_windows(
                 marts.refresh(connection)
             faults.checkpoint("publish.after_refresh")
             marts.check(connection, definitions)
-            counts = {str(run_id): window_row_counts(connection, window) for run_id, window in windows}
+            counts = {str(run_id): window_row_counts(connection, window, tables) for run_id, window in windows}
             ledger.record_success(
                 connection,
                 [run_id for run_id, _ in windows],
@@ -665,26 +675,54 @@ def transient_retries() -> tenacity.Retrying:
     )
 
 
-WINDOWED_TABLES = {
-    "staged_orders": ("staging.stg_olist__orders", "purchased_at"),
-    "staged_order_items": ("staging.stg_olist__order_items", "order_purchased_at"),
-    "staged_order_payments": ("staging.stg_olist__order_payments", "order_purchased_at"),
-    "staged_order_reviews": ("staging.stg_olist__order_reviews", "order_purchased_at"),
-    "staged_customers": ("staging.stg_olist__customers", "order_purchased_at"),
-    "merged_orders": ("core.fact_orders", "purchased_at"),
-    "merged_order_items": ("core.fact_order_items", "order_purchased_at"),
-    "merged_payments": ("core.fact_payments", "order_purchased_at"),
-    "merged_reviews": ("core.fact_reviews", "order_purchased_at"),
-    "merged_customers": ("core.dim_customer", "order_purchased_at"),
-    "quarantined_orders": ("quarantine.orders", "order_purchased_at"),
-    "quarantined_order_items": ("quarantine.order_items", "order_purchased_at"),
-    "quarantined_order_payments": ("quarantine.order_payments", "order_purchased_at"),
-    "quarantined_order_reviews": ("quarantine.order_reviews", "order_purchased_at"),
-    "quarantined_customers": ("quarantine.customers", "order_purchased_at"),
+# The rows per layer a window's run records (the ledger's row_counts, read by `runs`, `status` and the metrics):
+# each count's name and the model it counts. Where each model's table is and which column decides its window are
+# the model's own config (its relation, and `meta.window_column`), read from dbt's manifest.
+WINDOW_COUNTED_MODELS = {
+    "staged_orders": "stg_olist__orders",
+    "staged_order_items": "stg_olist__order_items",
+    "staged_order_payments": "stg_olist__order_payments",
+    "staged_order_reviews": "stg_olist__order_reviews",
+    "staged_customers": "stg_olist__customers",
+    "merged_orders": "fact_orders",
+    "merged_order_items": "fact_order_items",
+    "merged_payments": "fact_payments",
+    "merged_reviews": "fact_reviews",
+    "merged_customers": "dim_customer",
+    "quarantined_orders": "quarantine_olist__orders",
+    "quarantined_order_items": "quarantine_olist__order_items",
+    "quarantined_order_payments": "quarantine_olist__order_payments",
+    "quarantined_order_reviews": "quarantine_olist__order_reviews",
+    "quarantined_customers": "quarantine_olist__customers",
 }
 
 
-def window_row_counts(connection: psycopg.Connection, window: Window) -> dict[str, int]:
+@dataclass(frozen=True)
+class WindowedTable:
+    """A windowed model's table and the column that decides its window, as its config declares them."""
+
+    schema: str
+    table: str
+    window_column: str
+
+
+def windowed_tables(manifest: Path) -> dict[str, WindowedTable]:
+    """The table and window column of each counted model, from the manifest of the project's last dbt command."""
+    parsed = json.loads(manifest.read_text(encoding="utf-8"))
+    project = parsed["metadata"]["project_name"]
+    tables = {}
+    for name, model in WINDOW_COUNTED_MODELS.items():
+        node = parsed["nodes"].get(f"model.{project}.{model}")
+        window_column = node and node["config"].get("meta", {}).get("window_column")
+        if not window_column:
+            raise PipelineFailure(f"{manifest}: model {model} is missing or declares no meta.window_column")
+        tables[name] = WindowedTable(node["schema"], node["alias"], window_column)
+    return tables
+
+
+def window_row_counts(
+    connection: psycopg.Connection, window: Window, tables: dict[str, WindowedTable]
+) -> dict[str, int]:
     """Rows per layer for one window: raw orders loaded for it, then what staging and core hold of it."""
     counts = {
         "loaded_orders": connection.execute(
@@ -693,9 +731,11 @@ def window_row_counts(connection: psycopg.Connection, window: Window) -> dict[st
             (window.start, window.end),
         ).fetchone()[0]
     }
-    for name, (table, column) in WINDOWED_TABLES.items():
+    for name, table in tables.items():
         query = sql.SQL("select count(*) from {} where {} >= %s and {} < %s").format(
-            sql.SQL(table), sql.Identifier(column), sql.Identifier(column)
+            sql.Identifier(table.schema, table.table),
+            sql.Identifier(table.window_column),
+            sql.Identifier(table.window_column),
         )
         counts[name] = connection.execute(query, (window.start, window.end)).fetchone()[0]
     return counts

@@ -1,8 +1,7 @@
 {{
     config(
-        incremental_strategy='merge_window',
         unique_key='customer_id',
-        window_column='order_purchased_at',
+        meta={'window_column': 'order_purchased_at'},
         merge_exclude_columns=['customer_segment'],
         post_hook="{{ assign_customer_segments(this, ref('fact_orders')) }}",
         indexes=[

@@ -1,6 +1,5 @@
 {{
     config(
-        incremental_strategy='merge_window',
         unique_key='customer_unique_id',
         indexes=[{'columns': ['customer_unique_id'], 'unique': true}],
     )

@@ -1,6 +1,5 @@
 {{
     config(
-        incremental_strategy='merge_window',
         unique_key='date_day',
         indexes=[{'columns': ['date_day'], 'unique': true}],
     )

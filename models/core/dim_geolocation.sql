@@ -1,6 +1,5 @@
 {{
     config(
-        incremental_strategy='merge_window',
         unique_key='zip_code_prefix',
         indexes=[{'columns': ['zip_code_prefix'], 'unique': true}],
     )

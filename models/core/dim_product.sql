@@ -1,6 +1,5 @@
 {{
     config(
-        incremental_strategy='merge_window',
         unique_key='product_id',
         indexes=[{'columns': ['product_id'], 'unique': true}],
     )

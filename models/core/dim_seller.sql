@@ -1,6 +1,5 @@
 {{
     config(
-        incremental_strategy='merge_window',
         unique_key='seller_id',
         indexes=[{'columns': ['seller_id'], 'unique': true}],
     )

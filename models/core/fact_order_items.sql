@@ -1,8 +1,7 @@
 {{
     config(
-        incremental_strategy='merge_window',
         unique_key=['order_id', 'order_item_id'],
-        window_column='order_purchased_at',
+        meta={'window_column': 'order_purchased_at'},
         indexes=[
             {'columns': ['order_id', 'order_item_id'], 'unique': true},
             {'columns': ['product_id']},

@@ -1,8 +1,7 @@
 {{
     config(
-        incremental_strategy='merge_window',
         unique_key='order_id',
-        window_column='purchased_at',
+        meta={'window_column': 'purchased_at'},
         indexes=[
             {'columns': ['order_id'], 'unique': true},
             {'columns': ['customer_id']},
@@ -103,7 +102,7 @@ select
     case
         when orders.is_delivered
             then round(
-                cast(extract(epoch from orders.delivered_to_customer_at - orders.purchased_at) / 86400 as numeric),
+                cast(extract(epoch from (orders.delivered_to_customer_at - orders.purchased_at)) / 86400 as numeric),
                 2
             )
     end as delivery_days,

@@ -1,8 +1,7 @@
 {{
     config(
-        incremental_strategy='merge_window',
         unique_key=['order_id', 'payment_sequential'],
-        window_column='order_purchased_at',
+        meta={'window_column': 'order_purchased_at'},
         indexes=[
             {'columns': ['order_id', 'payment_sequential'], 'unique': true},
             {'columns': ['order_purchased_at']},

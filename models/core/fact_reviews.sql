@@ -1,8 +1,7 @@
 {{
     config(
-        incremental_strategy='merge_window',
         unique_key=['review_id', 'order_id'],
-        window_column='order_purchased_at',
+        meta={'window_column': 'order_purchased_at'},
         indexes=[
             {'columns': ['review_id', 'order_id'], 'unique': true},
             {'columns': ['order_id']},

@@ -1,9 +1,6 @@
 {{
     config(
         alias='order_payments',
-        incremental_strategy='replace_window',
-        window_column='order_purchased_at',
-        replace_unplaced_rows=true,
         indexes=[
             {'columns': ['raw_id'], 'unique': true},
             {'columns': ['order_purchased_at']},

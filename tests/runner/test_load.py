@@ -596,11 +596,9 @@ def test_the_loader_refuses_every_name_the_base_models_give_their_own_columns():
     """load.MODEL_COLUMNS holds each column alias of the base models and the macros they call."""
     base = PROJECT_DIR / "models" / "staging" / "olist" / "base"
     texts = [path.read_text(encoding="utf-8") for path in sorted(base.glob("*.sql"))]
-    macros = PROJECT_DIR / "macros"
+    macros = {path.stem: path for path in (PROJECT_DIR / "macros").rglob("*.sql")}
     called = {name for text in texts for name in re.findall(r"\b([a-z_]+)\(", text)}
-    texts += [
-        (macros / f"{name}.sql").read_text(encoding="utf-8") for name in called if (macros / f"{name}.sql").is_file()
-    ]
+    texts += [macros[name].read_text(encoding="utf-8") for name in called if name in macros]
     # A column's alias ends its select item, and so its line: `... as name,`. A cast's type is followed by a
     # parenthesis, a CTE's name by its body; a table's alias follows `from`, `join` or a subquery's lone `)`.
     aliases = {

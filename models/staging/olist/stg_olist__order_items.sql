@@ -1,7 +1,6 @@
 {{
     config(
-        incremental_strategy='replace_window',
-        window_column='order_purchased_at',
+        meta={'window_column': 'order_purchased_at'},
         indexes=[
             {'columns': ['order_id', 'order_item_id'], 'unique': true},
             {'columns': ['order_purchased_at']},

@@ -1,7 +1,6 @@
 {{
     config(
-        incremental_strategy='replace_window',
-        window_column='purchased_at',
+        meta={'window_column': 'purchased_at'},
         indexes=[
             {'columns': ['order_id'], 'unique': true},
             {'columns': ['purchased_at']},
