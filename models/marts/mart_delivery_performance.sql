@@ -22,18 +22,37 @@ customers as (
         customer_state
     from {{ ref('dim_customer') }}
 
+),
+
+monthly_figures as (
+
+    select
+        cast(date_trunc('month', orders.purchase_date) as date) as purchase_month,
+        coalesce(customers.customer_state, 'unknown') as customer_state,
+        count(*) as delivered_order_count,
+        count(*) filter (where orders.is_late is not true) as on_time_order_count,
+        sum(orders.delivery_days) as delivery_days_sum,
+        round(cast(percentile_cont(0.9) within group (order by orders.delivery_days) as numeric), 2)
+            as p90_delivery_days,
+        count(orders.days_after_estimate) as promised_order_count,
+        sum(orders.days_after_estimate) as days_after_estimate_sum
+    from orders
+    left join customers
+        on orders.customer_id = customers.customer_id
+    group by 1, 2
+
 )
 
 select
-    cast(date_trunc('month', orders.purchase_date) as date) as purchase_month,
-    coalesce(customers.customer_state, 'unknown') as customer_state,
-    count(*) as delivered_order_count,
-    round(avg(case when orders.is_late then 0 else 1 end), 4) as on_time_rate,
-    round(avg(orders.delivery_days), 2) as mean_delivery_days,
-    round(cast(percentile_cont(0.9) within group (order by orders.delivery_days) as numeric), 2)
-        as p90_delivery_days,
-    round(avg(orders.days_after_estimate), 2) as mean_days_after_estimate
-from orders
-left join customers
-    on orders.customer_id = customers.customer_id
-group by 1, 2
+    purchase_month,
+    customer_state,
+    delivered_order_count,
+    round(1.0 * on_time_order_count / delivered_order_count, 4) as on_time_rate,
+    round(delivery_days_sum / delivered_order_count, 2) as mean_delivery_days,
+    p90_delivery_days,
+    round(1.0 * days_after_estimate_sum / nullif(promised_order_count, 0), 2) as mean_days_after_estimate,
+    on_time_order_count,
+    delivery_days_sum,
+    promised_order_count,
+    days_after_estimate_sum
+from monthly_figures

@@ -85,7 +85,8 @@ review_figures as (
 
     select
         orders_by_month.purchase_month,
-        avg(reviews.review_score) as mean_review_score
+        count(*) as review_count,
+        sum(reviews.review_score) as review_score_sum
     from reviews
     inner join orders_by_month
         on reviews.order_id = orders_by_month.order_id
@@ -103,8 +104,10 @@ select
     order_figures.gross_merchandise_value,
     round(order_figures.gross_merchandise_value / nullif(order_figures.billable_order_count, 0), 2)
         as average_order_value,
-    round(review_figures.mean_review_score, 2) as mean_review_score,
-    round(1.0 * order_figures.canceled_order_count / order_figures.order_count, 4) as cancellation_rate
+    round(1.0 * review_figures.review_score_sum / review_figures.review_count, 2) as mean_review_score,
+    round(1.0 * order_figures.canceled_order_count / order_figures.order_count, 4) as cancellation_rate,
+    coalesce(review_figures.review_count, 0) as review_count,
+    coalesce(review_figures.review_score_sum, 0) as review_score_sum
 from order_figures
 left join review_figures
     on order_figures.purchase_month = review_figures.purchase_month

@@ -551,7 +551,7 @@ def test_executive_kpis_per_month(warehouse, expected):
             warehouse,
             "select purchase_month, order_count, billable_order_count, canceled_order_count, new_customer_count,"
             " returning_customer_count, gross_merchandise_value, average_order_value, mean_review_score,"
-            " cancellation_rate from mart.mart_executive_kpis",
+            " cancellation_rate, review_count, review_score_sum from mart.mart_executive_kpis",
         )
     }
     # A person's first month is the month of their first order of any status; orders of unknown customers count
@@ -579,6 +579,8 @@ def test_executive_kpis_per_month(warehouse, expected):
             rounded(gmv / len(billable), 2) if billable else None,
             rounded(mean(scores), 2) if scores else None,
             rounded(Decimal(canceled) / len(orders), 4),
+            len(scores),
+            sum(scores),
         )
     assert_same(actual, wanted, "mart.mart_executive_kpis by purchase_month")
 
@@ -642,7 +644,8 @@ def test_delivery_performance_per_month_and_state(warehouse, expected):
         for row in query(
             warehouse,
             "select purchase_month, customer_state, delivered_order_count, on_time_rate, mean_delivery_days,"
-            " p90_delivery_days, mean_days_after_estimate from mart.mart_delivery_performance",
+            " p90_delivery_days, mean_days_after_estimate, on_time_order_count, delivery_days_sum,"
+            " promised_order_count, days_after_estimate_sum from mart.mart_delivery_performance",
         )
     }
     groups: dict[tuple[date, str], list[Order]] = defaultdict(list)
@@ -661,6 +664,10 @@ def test_delivery_performance_per_month_and_state(warehouse, expected):
             rounded(mean(days), 2),
             rounded(float_to_numeric(percentile_cont([float(value) for value in days], 0.9)), 2),
             rounded(mean(after_estimate), 2),
+            sum(not expected.is_late(order) for order in orders),
+            sum(days, Decimal(0)),
+            len(after_estimate),
+            sum(after_estimate),
         )
     assert_same(actual, wanted, "mart.mart_delivery_performance by (purchase_month, customer_state)")
 
