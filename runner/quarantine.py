@@ -39,21 +39,12 @@ class RuleCount:
     last_purchase: datetime | None
 
 
-def _union(select: str, entities: tuple[str, ...] = ENTITIES) -> sql.Composed:
-    """One query over the quarantine tables; ``select`` is formatted with {entity} (a literal) and {table}."""
-    return sql.SQL(" union all ").join(
-        sql.SQL(select).format(entity=sql.Literal(entity), table=sql.Identifier("quarantine", entity))
-        for entity in entities
-    )
+# Every quarantined row of the five entities, with its entity: the dbt model quarantine_olist__all_rows.
+ALL_ROWS = sql.Identifier("quarantine", "all_rows")
 
 
 def _require_tables(connection: psycopg.Connection) -> None:
-    missing = [
-        entity
-        for entity in ENTITIES
-        if connection.execute("select to_regclass(%s)", (f"quarantine.{entity}",)).fetchone()[0] is None
-    ]
-    if missing:
+    if connection.execute("select to_regclass('quarantine.all_rows')").fetchone()[0] is None:
         raise UsageError("no quarantine yet: the row rules run with the first window (python -m runner run)")
 
 
@@ -71,12 +62,12 @@ def summary(
     _require_tables(connection)
     condition, parameters = _window_filter(start, end)
     # The condition is one of _window_filter's constants; the values go as parameters.
-    query = _union(
-        "select {entity} as entity, quarantine_rule, count(*), count(*) filter (where order_purchased_at is null),"  # noqa: S608
+    query = sql.SQL(
+        "select entity, quarantine_rule, count(*), count(*) filter (where order_purchased_at is null),"  # noqa: S608
         " min(order_purchased_at), max(order_purchased_at)"
-        f" from {{table}} where {condition} group by quarantine_rule"
-    )
-    rows = connection.execute(query, parameters * len(ENTITIES)).fetchall()
+        " from {all_rows} where " + condition + " group by entity, quarantine_rule"
+    ).format(all_rows=ALL_ROWS)
+    rows = connection.execute(query, parameters).fetchall()
     return sorted((RuleCount(*row) for row in rows), key=lambda count: (ENTITIES.index(count.entity), count.rule))
 
 
@@ -92,14 +83,16 @@ def rows(
     """One entity's quarantined rows, in file order: where each came from, why, and its values as loaded."""
     _require_tables(connection)
     condition, parameters = _window_filter(start, end)
+    condition += " and entity = %s"
+    parameters += (entity,)
     if rule is not None:
         condition += " and quarantine_rule = %s"
         parameters += (rule,)
     # The condition is built from _window_filter's constants; the values go as parameters.
     query = sql.SQL(
         "select source_file, source_line, quarantine_rule, quarantine_reason, order_purchased_at, batch_id,"  # noqa: S608
-        " raw_values from {table} where " + condition + " order by loaded_at, source_file, source_line limit %s"
-    ).format(table=sql.Identifier("quarantine", entity))
+        " raw_values from {all_rows} where " + condition + " order by loaded_at, source_file, source_line limit %s"
+    ).format(all_rows=ALL_ROWS)
     with connection.cursor(row_factory=dict_row) as cursor:
         return cursor.execute(query, (*parameters, limit)).fetchall()
 
@@ -208,13 +201,13 @@ def unplaced_offences(connection: psycopg.Connection, max_share: float) -> list[
     Judged per file (an entity's rows of one load batch), as the dbt test judges it: a few orphans whose order
     comes later are normal, a file of them is an incident.
     """
-    query = _union(
-        "select {entity}, quarantined.source_file, quarantined.batch_id, quarantined.quarantine_rule, count(*),"
-        " min(files.row_count) from {table} as quarantined join metadata.loaded_files as files"
+    query = sql.SQL(
+        "select quarantined.entity, quarantined.source_file, quarantined.batch_id, quarantined.quarantine_rule,"
+        " count(*), min(files.row_count) from {all_rows} as quarantined join metadata.loaded_files as files"
         " on files.batch_id = quarantined.batch_id and files.file_name = quarantined.source_file"
         " where quarantined.order_purchased_at is null and files.rolled_back_at is null"
-        " group by quarantined.source_file, quarantined.batch_id, quarantined.quarantine_rule"
-    )
+        " group by quarantined.entity, quarantined.source_file, quarantined.batch_id, quarantined.quarantine_rule"
+    ).format(all_rows=ALL_ROWS)
     by_file: dict[tuple[str, str, Any], tuple[int, dict[str, int]]] = {}
     for entity, source_file, batch_id, rule, rows, file_rows in connection.execute(query).fetchall():
         _, rules = by_file.setdefault((entity, source_file, batch_id), (file_rows, {}))

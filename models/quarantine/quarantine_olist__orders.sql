@@ -1,33 +1,3 @@
-{{
-    config(
-        alias='orders',
-        indexes=[
-            {'columns': ['raw_id'], 'unique': true},
-            {'columns': ['order_purchased_at']},
-        ],
-    )
-}}
+{{ config(alias='orders') }}
 
-with
-
--- The window's quarantined rows, and those no window can claim (their order's purchase time is unknown).
-quarantined_rows as (
-
-    select * from {{ ref('base_olist__orders') }}
-    where
-        disposition = 'quarantined'
-        and ({{ in_watermark_window('order_purchased_at') }} or order_purchased_at is null)
-
-)
-
-select
-    raw_id,
-    batch_id,
-    source_file,
-    source_line,
-    quarantine_rule,
-    quarantine_reason,
-    raw_values,
-    order_purchased_at,
-    loaded_at
-from quarantined_rows
+{{ quarantined_rows(ref('base_olist__orders')) }}

@@ -1,13 +1,15 @@
-{% test quarantine_share_within_threshold(model, window_column, quarantine) %}
+{% test quarantine_share_within_threshold(model, window_column, judged) %}
 {#- The window stops here when too much of what it judged was quarantined, in either of two ways:
     - more than var('quarantine_max_share') of an entity's rows in the window: too much of it is bad to call it
       done;
     - more than var('unplaced_max_share') of one file's rows (an entity's rows of one load batch) are rows no
       window can place (an orphan's order is in no orders file): a few late parents are normal, most of a file
       is an incident, and outside every window's share it would otherwise pass unseen.
-    A test on the staging model, whose quarantine model it reads and depends on, so a failure skips everything
-    downstream of staging (core, snapshots) and nothing is published. Returns one row per share over its
-    threshold: the window's, or a file's. -#}
+    A test on the staging model that counts the quarantined rows in the base model the staging model reads (the
+    rows quarantined_rows keeps), so every parent of the test is upstream of core: a failure skips everything
+    downstream of staging (core, snapshots) and nothing is published, while the quarantine tables, beside
+    staging, still record what was set aside. Returns one row per share over its threshold: the window's, or a
+    file's. -#}
 
 with
 
@@ -22,12 +24,12 @@ staged as (
 quarantined as (
 
     select count(*) as quarantined_rows
-    from {{ quarantine }}
-    where {{ in_watermark_window('order_purchased_at') }}
+    from {{ judged }}
+    where disposition = 'quarantined' and {{ in_watermark_window('order_purchased_at') }}
 
 ),
 
--- The quarantine model recomputes its unplaced rows on every run, of every batch still loaded.
+-- The base model judges the unplaced rows on every run, of every batch still loaded.
 unplaced as (
 
     select
@@ -35,8 +37,8 @@ unplaced as (
         source_file,
         count(*) as unplaced_rows,
         string_agg(distinct quarantine_rule, ', ' order by quarantine_rule) as rules
-    from {{ quarantine }}
-    where order_purchased_at is null
+    from {{ judged }}
+    where disposition = 'quarantined' and order_purchased_at is null
     group by batch_id, source_file
 
 ),

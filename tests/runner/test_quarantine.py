@@ -35,12 +35,7 @@ def make_extract(directory: Path, malformed: float) -> generate.Extract:
 
 
 def quarantined(connection: psycopg.Connection) -> set[tuple[str, int, str]]:
-    rows = connection.execute(
-        " union all ".join(
-            f"select source_file, source_line, quarantine_rule from quarantine.{entity}"
-            for entity in quarantine.ENTITIES
-        )
-    ).fetchall()
+    rows = connection.execute("select source_file, source_line, quarantine_rule from quarantine.all_rows").fetchall()
     assert len(rows) == len(set(rows)), "a raw row is quarantined twice"
     return set(rows)
 

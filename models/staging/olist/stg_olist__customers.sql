@@ -8,9 +8,6 @@
     )
 }}
 
--- Rows are set aside before the clean ones are staged: the share test on this model reads the quarantine.
--- depends_on: {{ ref('quarantine_olist__customers') }}
-
 with
 
 -- The latest load of each customer that passed the row rules, in the window of the order naming it.

@@ -8,9 +8,6 @@
     )
 }}
 
--- Rows are set aside before the clean ones are staged: the share test on this model reads the quarantine.
--- depends_on: {{ ref('quarantine_olist__order_items') }}
-
 with
 
 -- The latest load of each item that passed the row rules (its order staged too), in its order's window.

@@ -8,9 +8,6 @@
     )
 }}
 
--- Rows are set aside before the clean ones are staged: the share test on this model reads the quarantine.
--- depends_on: {{ ref('quarantine_olist__orders') }}
-
 with
 
 -- The latest load of each order that passed the row rules, in the window; the other rows stay behind.

@@ -12,6 +12,10 @@
         ~ " else format('every order naming customer_id %s is quarantined', customer_id) end",
 }) %}
 
+{%- set raw_column_names = [
+    'customer_id', 'customer_unique_id', 'customer_zip_code_prefix', 'customer_city', 'customer_state'
+] %}
+
 with
 
 -- base_olist__orders holds every order of each customer it names, so these are whole customers.
@@ -37,16 +41,7 @@ orders as (
 source as (
 
     select
-        customers.customer_id,
-        customers.customer_unique_id,
-        customers.customer_zip_code_prefix,
-        customers.customer_city,
-        customers.customer_state,
-        customers._batch_id,
-        customers._source_file,
-        customers._loaded_at,
-        customers._raw_id,
-        to_jsonb(customers) - array['_batch_id', '_source_file', '_loaded_at', '_raw_id'] as raw_values
+        {{- raw_columns('customers', raw_column_names) }}
     from {{ source('olist', 'customers') }} as customers
     where
         customers.customer_id in (
@@ -57,16 +52,7 @@ source as (
     union all
 
     select
-        customers.customer_id,
-        customers.customer_unique_id,
-        customers.customer_zip_code_prefix,
-        customers.customer_city,
-        customers.customer_state,
-        customers._batch_id,
-        customers._source_file,
-        customers._loaded_at,
-        customers._raw_id,
-        to_jsonb(customers) - array['_batch_id', '_source_file', '_loaded_at', '_raw_id'] as raw_values
+        {{- raw_columns('customers', raw_column_names) }}
     from {{ source('olist', 'customers') }} as customers
     where not exists (
         select from {{ source('olist', 'orders') }} as naming_orders
@@ -114,13 +100,7 @@ checked as (
 
     select
         *,
-        -- A later batch restated the key (not a defect: the restatement wins); a row without a usable key is
-        -- superseded when a later batch loads its file again, the way an operator fixes one.
-        case
-            when {{ is_valid_text('customer_id', 'id') }}
-                then latest_batch_id != _batch_id
-            else latest_batch_id_of_file != _batch_id
-        end as is_superseded,
+        {{ is_superseded([('customer_id', 'id')]) }} as is_superseded,
         {{ quarantine_checks(checks) }}
     from located
 
@@ -136,13 +116,7 @@ select
     _source_file as source_file,
     source_line,
     raw_values,
-    case
-        when is_superseded then 'superseded'
-        when quarantine_rule is not null then 'quarantined'
-        else 'clean'
-    end as disposition,
-    case when not is_superseded then quarantine_rule end as quarantine_rule,
-    case when not is_superseded then quarantine_reason end as quarantine_reason,
+    {{ verdict_columns() }},
     order_purchased_at,
     _loaded_at as loaded_at,
     _raw_id as raw_id

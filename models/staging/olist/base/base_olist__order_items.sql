@@ -31,53 +31,14 @@ orders as (
 
 ),
 
--- The loads of the orders placed in the window or in none (all loads of a key share its order_id), through
--- raw.order_items' index on order_id; and the loads whose order_id no order load has, which no window can place.
--- That anti-join reads every order id of both tables: the one read here that grows with the history.
--- Raw's columns by name, never raw.*: a column a later file adds (schema drift) stays out of the models, so it
--- can not collide with a column of theirs; raw_values keeps every column of the row as loaded.
+-- The loads of the window's orders and of no order (order_children_scope), and their columns by name.
 source as (
 
-    select
-        items.order_id,
-        items.order_item_id,
-        items.product_id,
-        items.seller_id,
-        items.shipping_limit_date,
-        items.price,
-        items.freight_value,
-        items._batch_id,
-        items._source_file,
-        items._loaded_at,
-        items._raw_id,
-        to_jsonb(items) - array['_batch_id', '_source_file', '_loaded_at', '_raw_id'] as raw_values
-    from {{ source('olist', 'order_items') }} as items
-    where
-        items.order_id in (
-            select orders.order_id from orders
-            where {{ in_watermark_window('orders.order_purchased_at') }} or orders.order_purchased_at is null
-        )
-
-    union all
-
-    select
-        items.order_id,
-        items.order_item_id,
-        items.product_id,
-        items.seller_id,
-        items.shipping_limit_date,
-        items.price,
-        items.freight_value,
-        items._batch_id,
-        items._source_file,
-        items._loaded_at,
-        items._raw_id,
-        to_jsonb(items) - array['_batch_id', '_source_file', '_loaded_at', '_raw_id'] as raw_values
-    from {{ source('olist', 'order_items') }} as items
-    where not exists (
-        select from {{ source('olist', 'orders') }} as all_orders
-        where all_orders.order_id = items.order_id
-    )
+    {{ order_children_scope(
+        source('olist', 'order_items'),
+        'items',
+        ['order_id', 'order_item_id', 'product_id', 'seller_id', 'shipping_limit_date', 'price', 'freight_value'],
+    ) }}
 
 ),
 
@@ -114,13 +75,7 @@ checked as (
 
     select
         *,
-        -- A later batch restated the key (not a defect: the restatement wins); a row without a usable key is
-        -- superseded when a later batch loads its file again, the way an operator fixes one.
-        case
-            when {{ is_valid_text('order_id', 'id') }} and {{ is_valid_text('order_item_id', 'position') }}
-                then latest_batch_id != _batch_id
-            else latest_batch_id_of_file != _batch_id
-        end as is_superseded,
+        {{ is_superseded([('order_id', 'id'), ('order_item_id', 'position')]) }} as is_superseded,
         {{ quarantine_checks(checks) }}
     from located
 
@@ -138,13 +93,7 @@ select
     _source_file as source_file,
     source_line,
     raw_values,
-    case
-        when is_superseded then 'superseded'
-        when quarantine_rule is not null then 'quarantined'
-        else 'clean'
-    end as disposition,
-    case when not is_superseded then quarantine_rule end as quarantine_rule,
-    case when not is_superseded then quarantine_reason end as quarantine_reason,
+    {{ verdict_columns() }},
     order_purchased_at,
     _loaded_at as loaded_at,
     _raw_id as raw_id

@@ -28,53 +28,14 @@ orders as (
 
 ),
 
--- The loads of the orders placed in the window or in none (all loads of a key share its order_id), through
--- raw.order_reviews' index on order_id; and the loads whose order_id no order load has, which no window can place.
--- That anti-join reads every order id of both tables: the one read here that grows with the history.
--- Raw's columns by name, never raw.*: a column a later file adds (schema drift) stays out of the models, so it
--- can not collide with a column of theirs; raw_values keeps every column of the row as loaded.
+-- The loads of the window's orders and of no order (order_children_scope), and their columns by name.
 source as (
 
-    select
-        reviews.review_id,
-        reviews.order_id,
-        reviews.review_score,
-        reviews.review_comment_title,
-        reviews.review_comment_message,
-        reviews.review_creation_date,
-        reviews.review_answer_timestamp,
-        reviews._batch_id,
-        reviews._source_file,
-        reviews._loaded_at,
-        reviews._raw_id,
-        to_jsonb(reviews) - array['_batch_id', '_source_file', '_loaded_at', '_raw_id'] as raw_values
-    from {{ source('olist', 'order_reviews') }} as reviews
-    where
-        reviews.order_id in (
-            select orders.order_id from orders
-            where {{ in_watermark_window('orders.order_purchased_at') }} or orders.order_purchased_at is null
-        )
-
-    union all
-
-    select
-        reviews.review_id,
-        reviews.order_id,
-        reviews.review_score,
-        reviews.review_comment_title,
-        reviews.review_comment_message,
-        reviews.review_creation_date,
-        reviews.review_answer_timestamp,
-        reviews._batch_id,
-        reviews._source_file,
-        reviews._loaded_at,
-        reviews._raw_id,
-        to_jsonb(reviews) - array['_batch_id', '_source_file', '_loaded_at', '_raw_id'] as raw_values
-    from {{ source('olist', 'order_reviews') }} as reviews
-    where not exists (
-        select from {{ source('olist', 'orders') }} as all_orders
-        where all_orders.order_id = reviews.order_id
-    )
+    {{ order_children_scope(
+        source('olist', 'order_reviews'),
+        'reviews',
+        ['review_id', 'order_id', 'review_score', 'review_comment_title', 'review_comment_message', 'review_creation_date', 'review_answer_timestamp'],
+    ) }}
 
 ),
 
@@ -168,13 +129,7 @@ checked as (
 
     select
         *,
-        -- A later batch restated the key (not a defect: the restatement wins); a row without a usable key is
-        -- superseded when a later batch loads its file again, the way an operator fixes one.
-        case
-            when {{ is_valid_text('review_id', 'id') }} and {{ is_valid_text('order_id', 'id') }}
-                then latest_batch_id != _batch_id
-            else latest_batch_id_of_file != _batch_id
-        end as is_superseded,
+        {{ is_superseded([('review_id', 'id'), ('order_id', 'id')]) }} as is_superseded,
         {{ quarantine_checks(checks) }}
     from located
 
@@ -192,13 +147,7 @@ select
     _source_file as source_file,
     source_line,
     raw_values,
-    case
-        when is_superseded then 'superseded'
-        when quarantine_rule is not null then 'quarantined'
-        else 'clean'
-    end as disposition,
-    case when not is_superseded then quarantine_rule end as quarantine_rule,
-    case when not is_superseded then quarantine_reason end as quarantine_reason,
+    {{ verdict_columns() }},
     order_purchased_at,
     _loaded_at as loaded_at,
     _raw_id as raw_id

@@ -25,6 +25,11 @@
         ~ "order_purchase_timestamp, '" ~ date_var('date_spine_start') ~ "', '" ~ date_var('date_spine_end') ~ "')",
 }) %}
 
+{%- set raw_column_names = [
+    'order_id', 'customer_id', 'order_status', 'order_purchase_timestamp', 'order_approved_at',
+    'order_delivered_carrier_date', 'order_delivered_customer_date', 'order_estimated_delivery_date'
+] %}
+
 with
 
 -- Loads placed in the window by their purchase time, and loads no window can place (no usable time, or one
@@ -58,38 +63,14 @@ scoped_orders as (
 source as (
 
     select
-        orders.order_id,
-        orders.customer_id,
-        orders.order_status,
-        orders.order_purchase_timestamp,
-        orders.order_approved_at,
-        orders.order_delivered_carrier_date,
-        orders.order_delivered_customer_date,
-        orders.order_estimated_delivery_date,
-        orders._batch_id,
-        orders._source_file,
-        orders._loaded_at,
-        orders._raw_id,
-        to_jsonb(orders) - array['_batch_id', '_source_file', '_loaded_at', '_raw_id'] as raw_values
+        {{- raw_columns('orders', raw_column_names) }}
     from {{ source('olist', 'orders') }} as orders
     where orders.order_id in (select scoped_orders.order_id from scoped_orders)
 
     union all
 
     select
-        orders.order_id,
-        orders.customer_id,
-        orders.order_status,
-        orders.order_purchase_timestamp,
-        orders.order_approved_at,
-        orders.order_delivered_carrier_date,
-        orders.order_delivered_customer_date,
-        orders.order_estimated_delivery_date,
-        orders._batch_id,
-        orders._source_file,
-        orders._loaded_at,
-        orders._raw_id,
-        to_jsonb(orders) - array['_batch_id', '_source_file', '_loaded_at', '_raw_id'] as raw_values
+        {{- raw_columns('orders', raw_column_names) }}
     from {{ source('olist', 'orders') }} as orders
     where
         orders.order_id is null
@@ -125,13 +106,7 @@ checked as (
 
     select
         *,
-        -- A later batch restated the key (not a defect: the restatement wins); a row without a usable key is
-        -- superseded when a later batch loads its file again, the way an operator fixes one.
-        case
-            when {{ is_valid_text('order_id', 'id') }}
-                then latest_batch_id != _batch_id
-            else latest_batch_id_of_file != _batch_id
-        end as is_superseded,
+        {{ is_superseded([('order_id', 'id')]) }} as is_superseded,
         {{ quarantine_checks(checks) }}
     from located
 
@@ -151,13 +126,7 @@ select
     source_line,
     raw_values,
     key_rank = 1 and order_id is not null as is_latest_of_key,
-    case
-        when is_superseded then 'superseded'
-        when quarantine_rule is not null then 'quarantined'
-        else 'clean'
-    end as disposition,
-    case when not is_superseded then quarantine_rule end as quarantine_rule,
-    case when not is_superseded then quarantine_reason end as quarantine_reason,
+    {{ verdict_columns() }},
     case
         when not {{ is_unplaced_purchase_time(raw_purchase_time('order_purchase_timestamp')) }}
             then {{ raw_purchase_time('order_purchase_timestamp') }}
