@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import functools
-import html
 import math
 import os
 import re
@@ -30,6 +29,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
 from psycopg import conninfo, sql
 
 from runner import database, pipeline
@@ -325,56 +325,57 @@ def run_cli(tmp_path: Path):
     return run
 
 
-ARTIFACTS = PROJECT_DIR / "test-artifacts"
+ARTIFACTS = PROJECT_DIR / "test-artifacts"  # git-ignored
+# A deadline for a page to load and draw, never a measured duration: the machine may be busy with other workers.
+PAGE_TIMEOUT_MS = 180_000
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # as root (CI containers) Chromium refuses to start with its sandbox
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",  # no network beyond the local pages under test
+]
+
+# The visible text of the page and of every open shadow root in it: ``innerText`` stops at a shadow host, and
+# marimo draws callouts and charts in shadow roots.
+PAGE_TEXT = """() => {
+    const parts = [document.body.innerText];
+    const walk = (root) => {
+        for (const element of root.querySelectorAll('*')) {
+            if (!element.shadowRoot) continue;
+            for (const child of element.shadowRoot.children) if (child.innerText) parts.push(child.innerText);
+            walk(element.shadowRoot);
+        }
+    };
+    walk(document);
+    return parts.join('\\n');
+}"""
 
 
-class Browser:
-    """Headless Chromium (Debian's ``chromium``), driven from its command line: the page as a person sees it.
+def visible_text(page: Page) -> str:
+    """The page's text as a person reads it (shadow roots included), whitespace collapsed to single spaces.
 
-    ``text`` is the rendered page's visible text after its scripts ran; ``screenshot`` saves a PNG under the
-    git-ignored ``test-artifacts/screenshots``. No network: background networking is off, pages are local.
+    Collapsed so that a table row reads as one line of words, whatever the cells' tabs and the layout's newlines.
     """
+    return re.sub(r"\s+", " ", page.evaluate(PAGE_TEXT))
 
-    def __init__(self, executable: str, profile_dir: Path) -> None:
-        self.executable = executable
-        self.profile_dir = profile_dir
 
-    def _run(self, url: str, *flags: str) -> str:
-        completed = subprocess.run(
-            [
-                self.executable,
-                "--headless",
-                "--no-sandbox",  # as root (CI containers) Chromium refuses to start with its sandbox
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--disable-background-networking",
-                "--no-first-run",
-                f"--user-data-dir={self.profile_dir}",
-                "--window-size=1400,1000",
-                "--virtual-time-budget=20000",  # let the page's scripts fetch and render before the capture
-                *flags,
-                url,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=180,
-            check=False,
-        )
-        assert completed.returncode == 0, completed.stderr[-3000:]
-        return completed.stdout
+def open_page(page: Page, url: str) -> None:
+    """Load ``url`` as a new document, as if typed into a fresh tab.
 
-    def text(self, url: str) -> str:
-        """The page's visible text, whitespace collapsed."""
-        dom = self._run(url, "--dump-dom")
-        dom = re.sub(r"<(script|style)\b.*?</\1>", " ", dom, flags=re.S)
-        return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", dom)))
+    ``page.goto`` to the same document with another ``#fragment`` only changes the hash, and single-page apps read
+    some of their address only when they load (dbt docs opens its lineage graph from ``?g_v=1`` then).
+    """
+    page.goto("about:blank")
+    page.goto(url)
 
-    def screenshot(self, url: str, name: str) -> Path:
-        path = ARTIFACTS / "screenshots" / f"{name}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._run(url, f"--screenshot={path}")
-        assert path.stat().st_size > 10_000, f"{path} is (nearly) empty"
-        return path
+
+def screenshot(page: Page, name: str) -> Path:
+    """Save the whole page as ``test-artifacts/screenshots/<name>.png``; a (nearly) empty image fails."""
+    path = ARTIFACTS / "screenshots" / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=path, full_page=True)
+    assert path.stat().st_size > 10_000, f"{path} is (nearly) empty"
+    return path
 
 
 # The team's shared folder beside the project: published specifications, the public Olist subset (each with its
@@ -398,10 +399,28 @@ def shared_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Browser:
+def browser() -> Iterator[Browser]:
+    """Headless Chromium (Debian's ``chromium``) under Playwright, one per worker: pages as a person sees them.
+
+    Playwright's own browser builds are never downloaded; without Debian's the browser tests skip, or fail where
+    ``OLIST_DW_REQUIRE_BROWSER`` (CI) requires a browser.
+    """
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
     if executable is None:
         if os.environ.get("OLIST_DW_REQUIRE_BROWSER"):
             pytest.fail("headless Chromium is required here but not installed (Debian: apt-get install chromium)")
         pytest.skip("headless Chromium is not installed (Debian: apt-get install chromium)")
-    return Browser(executable, tmp_path_factory.mktemp("chromium-profile"))
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A page in a context of its own (no cookies or storage from another test), 1400 pixels wide."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(PAGE_TIMEOUT_MS)
+    context.set_default_navigation_timeout(PAGE_TIMEOUT_MS)
+    yield context.new_page()
+    context.close()

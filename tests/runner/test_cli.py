@@ -19,6 +19,8 @@ from urllib.parse import urlparse
 
 import psycopg
 import pytest
+from conftest import open_page, screenshot, visible_text
+from playwright.sync_api import Page
 from psycopg import conninfo, sql
 
 from runner.errors import EXIT_ENVIRONMENT, EXIT_OK, EXIT_SCHEMA_MISMATCH, EXIT_USAGE
@@ -83,12 +85,12 @@ def test_bad_files_get_one_line_and_the_schema_code(run_cli, dsn, tmp_path, cont
 
 
 @pytest.mark.slow
-def test_demo_on_the_embedded_database_twice_gives_the_same_counts(run_cli, tmp_path, browser):
+def test_demo_on_the_embedded_database_twice_gives_the_same_counts(run_cli, tmp_path, page):
     first = run_cli("demo")
     second = run_cli("demo")
     report = run_cli("report")
     docs = run_cli("docs", "--no-serve")
-    served, pages = fetch_served_docs(tmp_path / "home", browser)
+    served, pages = fetch_served_docs(tmp_path / "home", page)
     run_cli("db", "stop")
 
     # As a person sees them in a browser: the docs site's lineage from staging to the marts and their consumers ...
@@ -98,7 +100,9 @@ def test_demo_on_the_embedded_database_twice_gives_the_same_counts(run_cli, tmp_
     assert "Executivedashboard" in dashboard_page and "mart_executive_kpis" in dashboard_page
     # ... and Elementary's report listing our tests with their results.
     report_url = Path(report.stdout.strip()).as_uri()
-    tests_page = browser.text(report_url + "#/report/test-results")
+    open_page(page, report_url + "#/report/test-results")
+    page.locator("tbody tr").first.wait_for()  # the table of test results is drawn
+    tests_page = visible_text(page)
     rows = re.findall(
         r"\b((?:stg_olist__|dim_|fact_|mart_)\w+) (\S+) (\w+) (\w+) dbt [\d/]+ [\d:]+ [AP]M (Passed|Failed|Warning)",
         tests_page,
@@ -108,8 +112,10 @@ def test_demo_on_the_embedded_database_twice_gives_the_same_counts(run_cli, tmp_
     # being one row_invariants test.
     assert int(re.search(r"Passed \((\d+)\)", tests_page)[1]) > 60
     assert "row_invariants" in tests_page
-    browser.screenshot(report_url + "#/report/test-results", "elementary_test_results")
-    browser.screenshot(report_url, "elementary_dashboard")
+    screenshot(page, "elementary_test_results")
+    open_page(page, report_url)
+    page.get_by_text("Test results breakdown").wait_for()  # the dashboard's first chart
+    screenshot(page, "elementary_dashboard")
 
     # dbt docs: the lineage runs from the sources to the exposures of the marts' consumers, served on localhost.
     assert docs.returncode == EXIT_OK, docs.stderr[-3000:]
@@ -192,8 +198,12 @@ def test_demo_on_the_embedded_database_twice_gives_the_same_counts(run_cli, tmp_
         assert_valid_run_event(event)
 
 
-def fetch_served_docs(home: Path, browser) -> tuple[dict[str, bytes], list[str]]:
-    """Start `runner docs` on a free localhost port; fetch the site's files, open two pages in Chromium; stop it."""
+def fetch_served_docs(home: Path, page: Page) -> tuple[dict[str, bytes], list[str]]:
+    """Start `runner docs` on a free localhost port; fetch the site's files, read two pages in Chromium; stop it.
+
+    A page is read once dbt docs has drawn it (its heading names the resource), the lineage graph is shot once
+    it is shown.
+    """
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -219,13 +229,17 @@ def fetch_served_docs(home: Path, browser) -> tuple[dict[str, bytes], list[str]]
                     raise
                 time.sleep(1)
         site = f"http://127.0.0.1:{port}/#!"
-        pages = [
-            browser.text(f"{site}/model/model.olist_dw.fact_orders"),
-            browser.text(f"{site}/exposure/exposure.olist_dw.executive_dashboard"),
-        ]
-        browser.screenshot(f"{site}/model/model.olist_dw.fact_orders", "dbt_docs_fact_orders")
-        browser.screenshot(f"{site}/overview?g_v=1&g_i=%2Bexposure:executive_dashboard", "dbt_docs_lineage_graph")
-        return files, pages
+        open_page(page, f"{site}/model/model.olist_dw.fact_orders")
+        page.locator("h1", has_text="fact_orders").wait_for()
+        fact_orders = visible_text(page)
+        screenshot(page, "dbt_docs_fact_orders")
+        open_page(page, f"{site}/exposure/exposure.olist_dw.executive_dashboard")
+        page.locator("h1", has_text="Executive dashboard").wait_for()
+        dashboard = visible_text(page)
+        open_page(page, f"{site}/overview?g_v=1&g_i=%2Bexposure:executive_dashboard")
+        page.locator("#cy").wait_for()  # the lineage graph's canvas, shown once it is laid out
+        screenshot(page, "dbt_docs_lineage_graph")
+        return files, [fact_orders, dashboard]
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)

@@ -1,8 +1,9 @@
 """The executive dashboard as a person sees it: served by ``runner dashboard``, opened in headless Chromium.
 
-marimo renders the page over a websocket after it loads, so Chromium is driven over the DevTools protocol
-(``--remote-debugging-port``, the ``websockets`` client): the test waits until the KPI cards and every chart are
-drawn, then reads the figures shown and compares them with the same figures queried from ``mart.*``.
+marimo renders the page over a websocket after it loads, so Chromium is driven with Playwright: the test waits
+until the KPI cards and every chart are drawn, then reads the figures shown and compares them with the same figures
+queried from ``mart.*``. marimo draws part of the page in (open) shadow roots, which Playwright's CSS locators search
+too.
 
 Who may see it is tested without a browser, the way an attacker would try: plain HTTP requests and marimo's
 session websocket (each connection to it starts a session that runs the page's cells) without the token, from a
@@ -11,10 +12,8 @@ foreign Origin, and 200 times over against the database's connection count.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import http.client
-import itertools
 import json
 import os
 import re
@@ -23,9 +22,7 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,118 +33,17 @@ from pathlib import Path
 import psycopg
 import pytest
 import websockets.sync.client
+from conftest import screenshot, visible_text
+from playwright.sync_api import Locator, Page
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from psycopg import conninfo, sql
 from websockets.exceptions import InvalidStatus
 
 from runner import dashboard, generate, ledger, load, marts, pipeline
 from runner.settings import PROJECT_DIR, Settings
 
-ARTIFACTS = PROJECT_DIR / "test-artifacts"  # git-ignored
 WINDOW = pipeline.Window(datetime(2017, 1, 1), datetime(2017, 3, 1))
-WAIT_SECONDS = 180  # a deadline for the page to render, never a measured duration
-# Every element matching a selector, inside marimo's shadow roots too (its outputs render in them).
-DEEP_QUERY = """(selector) => {
-    const found = [];
-    const walk = (root) => {
-        found.push(...root.querySelectorAll(selector));
-        for (const element of root.querySelectorAll('*')) if (element.shadowRoot) walk(element.shadowRoot);
-    };
-    walk(document);
-    return found;
-}"""
-
-# The visible text of the page and of every shadow root in it (marimo draws callouts and charts in them).
-DEEP_TEXT = """(() => {
-    const parts = [document.body.innerText];
-    const walk = (root) => {
-        for (const element of root.querySelectorAll('*')) {
-            if (!element.shadowRoot) continue;
-            for (const child of element.shadowRoot.children) if (child.innerText) parts.push(child.innerText);
-            walk(element.shadowRoot);
-        }
-    };
-    walk(document);
-    return parts.join('\\n');
-})()"""
-
-
-class DevTools:
-    """One headless Chromium page driven over the Chrome DevTools protocol; no network beyond localhost."""
-
-    def __init__(self, executable: str, profile_dir: Path) -> None:
-        profile_dir.mkdir(parents=True, exist_ok=True)
-        port_file = profile_dir / "DevToolsActivePort"
-        port_file.unlink(missing_ok=True)
-        self.log = (profile_dir / "chromium.log").open("w")
-        self.process = subprocess.Popen(
-            [
-                executable,
-                "--headless",
-                "--no-sandbox",  # as root (CI containers) Chromium refuses to start with its sandbox
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--disable-background-networking",
-                "--no-first-run",
-                f"--user-data-dir={profile_dir}",
-                "--remote-debugging-port=0",  # Chromium picks a free port and writes it to DevToolsActivePort
-                "about:blank",
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        port = wait_for(lambda: port_file.exists() and port_file.read_text().split("\n")[0], "Chromium's port")
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list") as response:
-            page = next(target for target in json.load(response) if target["type"] == "page")
-        self.socket = websockets.sync.client.connect(page["webSocketDebuggerUrl"], max_size=None)
-        self.ids = itertools.count(1)
-        # A tall window: every panel is laid out and drawn, and the screenshot holds the whole page.
-        self.call("Emulation.setDeviceMetricsOverride", width=1400, height=4200, deviceScaleFactor=1, mobile=False)
-
-    def call(self, method: str, **params: object) -> dict:
-        """Send one command and return its result, skipping the events in between."""
-        message_id = next(self.ids)
-        self.socket.send(json.dumps({"id": message_id, "method": method, "params": params}))
-        while True:
-            message = json.loads(self.socket.recv())
-            if message.get("id") == message_id:
-                assert "error" not in message, message
-                return message["result"]
-
-    def evaluate(self, expression: str) -> object:
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
-        assert "exceptionDetails" not in result, result
-        return result["result"].get("value")
-
-    def open(self, url: str) -> None:
-        self.call("Page.navigate", url=url)
-
-    def deep(self, selector: str, script: str = "elements.length") -> object:
-        """Evaluate ``script`` over ``elements``, every match of the selector in the page and its shadow roots."""
-        return self.evaluate(f"(elements => {script})(({DEEP_QUERY})({json.dumps(selector)}))")
-
-    def text(self) -> str:
-        """The page's visible text, that of marimo's shadow roots (callouts, charts) included."""
-        return str(self.evaluate(DEEP_TEXT))
-
-    def wait_until(self, condition: str, what: str) -> None:
-        """Poll a JavaScript condition until it holds; on the deadline, fail with what the page showed."""
-        try:
-            wait_for(lambda: self.evaluate(condition), what)
-        except AssertionError as error:
-            raise AssertionError(f"{error}; the page shows:\n{self.text()[:3000]}") from None
-
-    def screenshot(self, name: str) -> Path:
-        path = ARTIFACTS / "screenshots" / f"{name}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"]))
-        assert path.stat().st_size > 10_000, f"{path} is (nearly) empty"
-        return path
-
-    def close(self) -> None:
-        self.socket.close()
-        self.process.terminate()
-        self.process.wait(timeout=30)
-        self.log.close()
+WAIT_SECONDS = 180  # a deadline for the dashboard to answer or a session to run, never a measured duration
 
 
 def wait_for(probe, what: str):
@@ -162,11 +58,20 @@ def wait_for(probe, what: str):
 
 
 @pytest.fixture
-def devtools(browser, tmp_path: Path) -> Iterator[DevTools]:
-    """A DevTools-driven Chromium; the ``browser`` fixture finds it (and skips or fails without one)."""
-    driver = DevTools(browser.executable, tmp_path / "chromium")
-    yield driver
-    driver.close()
+def page(page: Page) -> Page:
+    """The shared page fixture in a tall window: every panel is laid out and drawn, the screenshot holds them all."""
+    page.set_viewport_size({"width": 1400, "height": 4200})
+    return page
+
+
+def wait_until_shown(elements: Locator, count: int, what: str) -> None:
+    """Wait until at least ``count`` of ``elements`` are shown; on the deadline, fail with what the page showed."""
+    try:
+        elements.nth(count - 1).wait_for()
+    except PlaywrightTimeoutError:
+        raise AssertionError(
+            f"gave up waiting for {what}; the page shows:\n{visible_text(elements.page)[:3000]}"
+        ) from None
 
 
 def free_port() -> int:
@@ -299,8 +204,8 @@ def round2(value: Decimal) -> Decimal:
     return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
-def kpi(devtools: DevTools, key: str) -> str:
-    return str(devtools.evaluate(f"document.querySelector('[data-kpi={json.dumps(key)}] [data-kpi-value]').innerText"))
+def kpi(page: Page, key: str) -> str:
+    return page.locator(f"[data-kpi={json.dumps(key)}] [data-kpi-value]").inner_text()
 
 
 def expected_kpis(connection: psycopg.Connection, first: date, end: date) -> dict[str, Decimal]:
@@ -317,12 +222,12 @@ def expected_kpis(connection: psycopg.Connection, first: date, end: date) -> dic
     return {"gmv": gmv, "orders": Decimal(orders), "aov": round2(gmv / billable), "review": round2(review)}
 
 
-def shown_kpis(devtools: DevTools) -> dict[str, Decimal]:
+def shown_kpis(page: Page) -> dict[str, Decimal]:
     return {
-        "gmv": money(kpi(devtools, "gmv")),
-        "orders": Decimal(kpi(devtools, "orders").replace(",", "")),
-        "aov": money(kpi(devtools, "aov")),
-        "review": Decimal(kpi(devtools, "review")),
+        "gmv": money(kpi(page, "gmv")),
+        "orders": Decimal(kpi(page, "orders").replace(",", "")),
+        "aov": money(kpi(page, "aov")),
+        "review": Decimal(kpi(page, "review")),
     }
 
 
@@ -336,25 +241,23 @@ def expected_charts(connection: psycopg.Connection, state: str | None) -> int:
     return 6 + (1 if late_sellers else 0)
 
 
-def wait_for_page(devtools: DevTools, cards: int, charts: int) -> None:
-    devtools.wait_until(f"document.querySelectorAll('[data-kpi-value]').length >= {cards}", "the KPI cards")
-    devtools.wait_until(
-        f"({DEEP_QUERY})('.vega-embed canvas, .vega-embed svg.marks').length >= {charts}", f"{charts} drawn charts"
-    )
+def wait_for_page(page: Page, cards: int, charts: int) -> None:
+    wait_until_shown(page.locator("[data-kpi-value]"), cards, "the KPI cards")
+    wait_until_shown(page.locator(".vega-embed canvas, .vega-embed svg.marks"), charts, f"{charts} drawn charts")
 
 
 @pytest.mark.slow
-def test_the_dashboard_shows_the_marts_figures_for_the_chosen_filters(warehouse, connection, devtools, tmp_path):
+def test_the_dashboard_shows_the_marts_figures_for_the_chosen_filters(warehouse, connection, page, tmp_path):
     watermark, last_success = connection.execute(
         "select (select watermark from metadata.watermarks),"
         " (select max(finished_at) from metadata.window_runs where status = 'succeeded')"
     ).fetchone()
     with served(warehouse, tmp_path) as server:
         # By default: the latest month against the one before, all states.
-        devtools.open(server.page())
-        wait_for_page(devtools, 4, expected_charts(connection, None))
-        assert shown_kpis(devtools) == expected_kpis(connection, date(2017, 2, 1), date(2017, 3, 1))
-        text = devtools.text()
+        page.goto(server.page())
+        wait_for_page(page, 4, expected_charts(connection, None))
+        assert shown_kpis(page) == expected_kpis(connection, date(2017, 2, 1), date(2017, 3, 1))
+        text = visible_text(page)
         assert f"watermark {watermark:%Y-%m-%d %H:%M}" in text
         assert f"last successful run {last_success:%Y-%m-%d %H:%M}" in text
         assert "Stale data" not in text  # built a minute ago, well inside the default 24 hours
@@ -362,21 +265,21 @@ def test_the_dashboard_shows_the_marts_figures_for_the_chosen_filters(warehouse,
         for panel in ("Revenue by state", "Revenue by category", "Delivery", "Customer segments", "Sellers shipping"):
             assert panel in text
         assert "Traceback" not in text
-        devtools.screenshot("dashboard_executive")
+        screenshot(page, "dashboard_executive")
 
         # Filters from the address: both months and the state with the most revenue.
         state = connection.execute(
             "select customer_state from mart.mart_revenue group by 1 order by sum(gross_merchandise_value) desc limit 1"
         ).fetchone()[0]
-        devtools.open(server.page(f"from=2017-01&to=2017-02&state={state}"))
-        wait_for_page(devtools, 5, expected_charts(connection, state))
-        assert shown_kpis(devtools) == expected_kpis(connection, date(2017, 1, 1), date(2017, 3, 1))
+        page.goto(server.page(f"from=2017-01&to=2017-02&state={state}"))
+        wait_for_page(page, 5, expected_charts(connection, state))
+        assert shown_kpis(page) == expected_kpis(connection, date(2017, 1, 1), date(2017, 3, 1))
         state_gmv = connection.execute(
             "select sum(gross_merchandise_value) from mart.mart_revenue"
             " where purchase_date >= '2017-01-01' and purchase_date < '2017-03-01' and customer_state = %s",
             (state,),
         ).fetchone()[0]
-        assert money(kpi(devtools, "state-gmv")) == state_gmv
+        assert money(kpi(page, "state-gmv")) == state_gmv
         # Every delivered order of the state in the two months, from core.
         on_time = connection.execute(
             "select avg(case when orders.is_late then 0 else 1 end) from core.fact_orders as orders"
@@ -385,9 +288,9 @@ def test_the_dashboard_shows_the_marts_figures_for_the_chosen_filters(warehouse,
             " and orders.purchase_date < '2017-03-01' and customers.customer_state = %s",
             (state,),
         ).fetchone()[0]
-        shown_on_time = devtools.evaluate("document.querySelector('[data-kpi=\"on-time\"]').innerText")
+        shown_on_time = page.locator('[data-kpi="on-time"]').inner_text()
         assert shown_on_time == f"{on_time:.1%}"
-        text = devtools.text()
+        text = visible_text(page)
         # The previous two months lie before the data: no change is claimed against them.
         assert "compared with Nov 2016 to Dec 2016" in text and "no full previous period in the data" in text
         assert "% vs" not in text
@@ -395,21 +298,21 @@ def test_the_dashboard_shows_the_marts_figures_for_the_chosen_filters(warehouse,
         assert "mart_executive_kpis has no state" in text
         assert "mart_customer_analytics has no state and no period" in text
         assert "mart_seller_performance has no period" in text
-        devtools.screenshot(f"dashboard_executive_{state}")
+        screenshot(page, f"dashboard_executive_{state}")
 
     # A threshold the last run is already past: the page warns that its figures are stale.
     with served(warehouse, tmp_path, OLIST_DW_DASHBOARD_STALE_HOURS="0.0001") as server:
-        devtools.open(server.page())
-        wait_for_page(devtools, 4, expected_charts(connection, None))
-        assert "Stale data: the last successful run is older than 0 minutes" in devtools.text()
+        page.goto(server.page())
+        wait_for_page(page, 4, expected_charts(connection, None))
+        assert "Stale data: the last successful run is older than 0 minutes" in visible_text(page)
 
 
-def test_an_empty_warehouse_gets_a_clear_message_and_is_not_written(settings, reader_role, devtools, tmp_path):
+def test_an_empty_warehouse_gets_a_clear_message_and_is_not_written(settings, reader_role, page, tmp_path):
     with served(settings, tmp_path) as server:
-        devtools.open(server.page())
-        devtools.wait_until(f"({DEEP_QUERY})('[data-empty-warehouse]').length > 0", "the empty-warehouse message")
-        text = devtools.text()
-        devtools.screenshot("dashboard_empty_warehouse")
+        page.goto(server.page())
+        wait_until_shown(page.locator("[data-empty-warehouse]"), 1, "the empty-warehouse message")
+        text = visible_text(page)
+        screenshot(page, "dashboard_empty_warehouse")
     assert "The warehouse has no marts yet: the mart schema does not exist" in text
     assert "python -m runner demo" in text
     assert "Stale data: no window run has succeeded yet" in text
@@ -615,18 +518,18 @@ def test_the_reader_role_reads_the_marts_and_the_ledger_only(warehouse, connecti
 
 
 def test_values_from_the_database_are_shown_as_text_never_as_markup(
-    settings, hostile_marts, connection, devtools, tmp_path
+    settings, hostile_marts, connection, page, tmp_path
 ):
     with served(settings, tmp_path) as server:
-        devtools.open(server.page(urllib.parse.urlencode({"state": HOSTILE_STATE})))
+        page.goto(server.page(urllib.parse.urlencode({"state": HOSTILE_STATE})))
         # Four KPI cards and the state's; monthly, by state, by category, two of delivery, segments, sellers.
-        wait_for_page(devtools, 5, 7)
-        text = devtools.text()
+        wait_for_page(page, 5, 7)
+        text = visible_text(page)
         assert f"GMV in {HOSTILE_STATE}" in text
         assert f"compared with Jan 2017; {HOSTILE_STATE}." in text
         for selector in ("img[src='x']", "[onerror]", "[onmouseover]"):
-            assert devtools.deep(selector) == 0, selector
-        devtools.screenshot("dashboard_hostile_values")
+            assert page.locator(selector).count() == 0, selector
+        screenshot(page, "dashboard_hostile_values")
 
 
 def test_html_text_escapes_every_value_it_inserts():
