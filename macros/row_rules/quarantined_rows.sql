@@ -13,14 +13,15 @@ quarantined_rows as (
 )
 
 select
-    raw_id,
-    batch_id,
-    source_file,
-    source_line,
-    quarantine_rule,
-    quarantine_reason,
-    raw_values,
-    order_purchased_at,
-    loaded_at
+    {{ quarantine_columns() | join(',\n    ') }}
 from quarantined_rows
+{%- endmacro %}
+
+
+{% macro quarantine_columns() -%}
+    {#- The columns every quarantine table has, in order (quarantined_rows writes them, all_rows reads them). -#}
+    {{ return([
+        'raw_id', 'batch_id', 'source_file', 'source_line', 'quarantine_rule', 'quarantine_reason', 'raw_values',
+        'order_purchased_at', 'loaded_at',
+    ]) }}
 {%- endmacro %}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from runner import metrics, pipeline
+from runner import database, metrics, pipeline
 from runner.settings import Settings
 
 
@@ -33,6 +33,10 @@ class Session:
         """Make the database ready (see pipeline.bootstrap) and remember its DSN for the metrics export."""
         self.dsn = pipeline.bootstrap(self.settings)
         return self.dsn
+
+    def server(self) -> str:
+        """The database to talk to, unmigrated: the configured one, else the embedded server (started if needed)."""
+        return self.settings.dsn or database.start_embedded(self.settings)
 
     def export_metrics(self) -> None:
         """Write (and push) the metrics of the command that just ran; a metrics failure never hides its outcome."""

@@ -26,8 +26,7 @@ def db_start(session: Session) -> None:
 @pass_session
 def db_migrate(session: Session) -> None:
     """Apply the runner's pending schema migrations (forward-only; safe to run twice, or by two runners at once)."""
-    dsn = session.settings.dsn or database.start_embedded(session.settings)
-    with database.connect(dsn) as connection:
+    with database.connect(session.server()) as connection:
         applied = ledger.migrate(connection)
     render.migrations_applied(applied)
 
@@ -36,8 +35,7 @@ def db_migrate(session: Session) -> None:
 @pass_session
 def db_migrations(session: Session) -> None:
     """List the runner's schema migrations: applied (with when) or pending."""
-    dsn = session.settings.dsn or database.start_embedded(session.settings)
-    with database.connect(dsn) as connection:
+    with database.connect(session.server()) as connection:
         applied = ledger.applied_migrations(connection)
     render.migrations(ledger.migrations(), applied)
 
