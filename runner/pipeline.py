@@ -613,7 +613,13 @@ def publish_windows(
                     marts.adopt(connection, definitions.sha256)
                 marts.refresh(connection)
             faults.checkpoint("publish.after_refresh")
-            marts.check(connection, definitions)
+            marts.check(
+                connection,
+                definitions,
+                unpublished=new_version is None
+                and current is not None
+                and current.definition_sha256 != definitions.sha256,
+            )
             counts = {str(run_id): window_row_counts(connection, window, tables) for run_id, window in windows}
             ledger.record_success(
                 connection,
@@ -713,7 +719,10 @@ def windowed_tables(manifest: Path) -> dict[str, WindowedTable]:
     tables = {}
     for name, model in WINDOW_COUNTED_MODELS.items():
         node = parsed["nodes"].get(f"model.{project}.{model}")
-        window_column = node and node["config"].get("meta", {}).get("window_column")
+        # Projects of earlier releases set window_column as a config key of its own (before it moved into meta,
+        # dbt >= 1.10 warning of custom config keys); the runner still builds them (runner check-schema, upgrades).
+        config = node["config"] if node else {}
+        window_column = config.get("meta", {}).get("window_column") or config.get("window_column")
         if not window_column:
             raise PipelineFailure(f"{manifest}: model {model} is missing or declares no meta.window_column")
         tables[name] = WindowedTable(node["schema"], node["alias"], window_column)

@@ -51,7 +51,7 @@ import psycopg
 import pytest
 from psycopg import conninfo
 
-from runner import cli, database, generate, marts, quarantine
+from runner import cli, database, demo, generate, marts, quarantine
 from runner.errors import EXIT_OK, EXIT_SCHEMA_MISMATCH, UsageError
 from runner.settings import PROJECT_DIR, Settings
 
@@ -363,7 +363,7 @@ class Reader:
             return word
         path = self.folder / word
         if option == "--source" and not path.exists():
-            options = (cli.DEMO_ORDERS, cli.DEMO_START, cli.DEMO_DAYS, cli.DEMO_SEED, self.demo_dirty, 0.0)
+            options = (demo.ORDERS, demo.START, demo.DAYS, demo.SEED, self.demo_dirty, 0.0)
             generate.generate(generate.GenerateOptions(path, *options))
         return str(path)
 
@@ -490,17 +490,17 @@ class Reader:
 def reader(server_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reader]:
     """A new database holding README's demo with all its options (``demo --dirty 0.02``), as a newcomer runs it."""
     demos = [arguments for command in COMMANDS if command.path() == "demo" for arguments in command.variants()]
-    demo = max(demos, key=len)
+    demo_arguments = max(demos, key=len)
     name = f"olist_test_readme_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(server_dsn, autocommit=True) as admin:
         admin.execute(f'create database "{name}"')
     try:
         folder = tmp_path_factory.mktemp("readme")
-        dirty = float(demo[demo.index("--dirty") + 1]) if "--dirty" in demo else 0.0
+        dirty = float(demo_arguments[demo_arguments.index("--dirty") + 1]) if "--dirty" in demo_arguments else 0.0
         reader = Reader(folder / "home", conninfo.make_conninfo(server_dsn, dbname=name), folder, dirty)
-        completed = reader.runner(*demo)
+        completed = reader.runner(*demo_arguments)
         assert completed.returncode == EXIT_OK, (
-            f"`python -m runner {shlex.join(demo)}` on a new database: exit code {completed.returncode}\n"
+            f"`python -m runner {shlex.join(demo_arguments)}` on a new database: exit code {completed.returncode}\n"
             f"{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}"
         )
         yield reader
