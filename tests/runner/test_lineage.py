@@ -272,6 +272,18 @@ def lineage_run(server_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> It
 
 
 @pytest.mark.slow
+def test_the_formats_the_schemas_use_are_asserted() -> None:
+    """A format with no checker installed passes anything: each one the published schemas use must fail a bad value."""
+    checker = Draft202012Validator.FORMAT_CHECKER
+    for name, bad, good in (
+        ("uuid", "not-a-uuid", "0f9f1c5e-3b1a-4c55-9d0e-8f6a2b7c1d00"),
+        ("date-time", "2026-13-01 25:00", "2026-12-01T10:00:00.000Z"),
+        ("uri", "no scheme here", "https://openlineage.io/spec/2-0-2/OpenLineage.json"),
+    ):
+        assert checker.conforms(good, name), f"{name}: {good!r} refused"
+        assert not checker.conforms(bad, name), f"{name}: {bad!r} passed: is its validator installed?"
+
+
 def test_every_event_of_a_run_is_valid_against_the_published_schemas(lineage_run: LineageRun, spec: Spec) -> None:
     events = lineage_run.events
     producers = Counter(event["producer"] for event in events)
