@@ -25,20 +25,28 @@
 
 
 {% macro spark__normalize_city(column) -%}
-    {#- Spark's regexp_replace replaces every match and writes a group as $1; a backslash escapes in its string
-        literals, so the pattern's are doubled. -#}
+    {#- Spark's regexp_replace replaces every match, and a backslash escapes in its string literals (so the
+        pattern's is doubled). Sail's regular expressions have no backreferences: a repeated " / <same name>" is
+        found by comparing the two halves around a middle " / ", which holds exactly when ^(.+?) / \1$ matches;
+        transform() over a one-element array names the squeezed text once (`city`) for that comparison. -#}
+    {%- set half = '(length(city) - 3) div 2' -%}
     nullif(
-        regexp_replace(
-            regexp_replace(
-                translate(
-                    lower(trim({{ column }})),
-                    'áàâãäéèêëíìîïóòôõöúùûüçñ',
-                    'aaaaaeeeeiiiiooooouuuucn'
-                ),
-                '\\s+', ' '
+        transform(
+            array(
+                regexp_replace(
+                    translate(lower(trim({{ column }})), 'áàâãäéèêëíìîïóòôõöúùûüçñ', 'aaaaaeeeeiiiiooooouuuucn'),
+                    '\\s+', ' '
+                )
             ),
-            '^(.+?) / \\1$', '$1'
-        ),
+            city -> case
+                when length(city) % 2 = 1
+                    and {{ half }} >= 1
+                    and substr(city, {{ half }} + 1, 3) = ' / '
+                    and left(city, {{ half }}) = right(city, {{ half }})
+                    then left(city, {{ half }})
+                else city
+            end
+        )[0],
         ''
     )
 {%- endmacro %}

@@ -10,6 +10,6 @@
 
 
 {% macro spark__iso_day_of_week(date) -%}
-    {#- weekday() counts from 0 for Monday. -#}
-    (weekday({{ date }}) + 1)
+    {#- dayofweek() counts from 1 for Sunday. Not weekday(), which Sail 0.7 gets wrong for Sundays (-1). -#}
+    ((dayofweek({{ date }}) + 5) % 7 + 1)
 {%- endmacro %}

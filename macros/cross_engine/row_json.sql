@@ -12,6 +12,7 @@
 
 
 {% macro spark__row_json(alias, columns, excluded_columns) -%}
+    {#- ignoreNullFields=false writes null values as Spark does; Sail 0.7 leaves them out all the same. -#}
     to_json(
         named_struct(
             {%- for column in columns | reject('in', excluded_columns) %}
