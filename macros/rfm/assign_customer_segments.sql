@@ -5,6 +5,11 @@
         Only rows whose segment changes are written, with a new updated_at and version like any other change; a
         row the merge already wrote in this transaction (updated_at is the transaction's time) keeps the version
         the merge gave it, so a run moves a row by one version at most. -#}
+    {{ return(adapter.dispatch('assign_customer_segments', 'olist_dw')(dim_customer, fact_orders)) }}
+{%- endmacro %}
+
+
+{% macro default__assign_customer_segments(dim_customer, fact_orders) -%}
     update {{ dim_customer }} as target
     set
         customer_segment = scored.customer_segment,
@@ -21,4 +26,27 @@
     where
         target.customer_id = scored.customer_id
         and target.customer_segment is distinct from scored.customer_segment
+{%- endmacro %}
+
+
+{% macro spark__assign_customer_segments(dim_customer, fact_orders) -%}
+    {#- One MERGE (Delta has no UPDATE ... FROM). Each statement has its own current_timestamp here, so the rows the
+        merge wrote in this run are those updated since the run started. -#}
+    merge into {{ dim_customer }} as target
+    using (
+        select
+            customers.customer_id,
+            coalesce(rfm.segment, 'unscored') as customer_segment
+        from {{ dim_customer }} as customers
+        left join ({{ customer_rfm_scores(fact_orders, dim_customer) }}) as rfm
+            on customers.customer_unique_id = rfm.customer_unique_id
+    ) as scored
+        on target.customer_id = scored.customer_id
+    when matched and not (target.customer_segment <=> scored.customer_segment) then update set
+        customer_segment = scored.customer_segment,
+        updated_at = current_timestamp(),
+        version = case
+            when target.updated_at >= cast('{{ run_started_at.isoformat() }}' as timestamp) then target.version
+            else target.version + 1
+        end
 {%- endmacro %}

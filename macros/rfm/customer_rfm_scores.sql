@@ -53,7 +53,7 @@
             people.customer_unique_id,
             people.order_count,
             people.total_spent,
-            reference_day.day_value - cast(people.last_order_at as date) as recency_days,
+            {{ days_between('cast(people.last_order_at as date)', 'reference_day.day_value') }} as recency_days,
             ntile(5) over (order by people.last_order_at asc, people.customer_unique_id asc) as recency_score,
             {{ frequency_score('people.order_count') }} as frequency_score,
             ntile(5) over (order by people.total_spent asc, people.customer_unique_id asc) as monetary_score,

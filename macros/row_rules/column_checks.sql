@@ -22,7 +22,7 @@
     {%- do checks.append({
         'rule': malformed_rule,
         'fails': column ~ " != '' and not " ~ is_valid_text(column, kind),
-        'reason': "format('" ~ column ~ " %L is not " ~ expected ~ "', " ~ column ~ ")",
+        'reason': format_message(column ~ ' %L is not ' ~ expected, [column]),
     }) -%}
     {{ return(checks) }}
 {%- endmacro %}

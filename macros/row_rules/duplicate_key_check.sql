@@ -4,8 +4,10 @@
     {{ return({
         'rule': 'duplicate_key',
         'fails': 'key_rank > 1',
-        'reason': "format('" ~ key_columns | join(', ') ~ " ("
-            ~ (['%s'] * key_columns | length) | join(', ') ~ ") comes again later in %s; the later row is kept', "
-            ~ key_columns | join(', ') ~ ", _source_file)",
+        'reason': format_message(
+            key_columns | join(', ') ~ ' (' ~ (['%s'] * key_columns | length) | join(', ')
+            ~ ') comes again later in %s; the later row is kept',
+            key_columns + ['_source_file'],
+        ),
     }) }}
 {%- endmacro %}

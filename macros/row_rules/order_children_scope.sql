@@ -19,7 +19,7 @@
         {{- raw_columns(alias, columns) }}
     from {{ raw_relation }} as {{ alias }}
     where not exists (
-        select from {{ source('olist', 'orders') }} as all_orders
+        select 1 from {{ source('olist', 'orders') }} as all_orders
         where all_orders.order_id = {{ alias }}.order_id
     )
 {%- endmacro %}

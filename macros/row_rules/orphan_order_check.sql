@@ -4,7 +4,9 @@
     {{ return({
         'rule': 'orphan_order',
         'fails': "coalesce(order_disposition, '') != 'clean'",
-        'reason': "case when order_disposition is null then format('order_id %s is not in the orders file', order_id)"
-            ~ " else format('its order %s is quarantined (%s)', order_id, order_quarantine_rule) end",
+        'reason': 'case when order_disposition is null then '
+            ~ format_message('order_id %s is not in the orders file', ['order_id'])
+            ~ ' else ' ~ format_message('its order %s is quarantined (%s)', ['order_id', 'order_quarantine_rule'])
+            ~ ' end',
     }) }}
 {%- endmacro %}

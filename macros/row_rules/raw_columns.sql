@@ -9,5 +9,5 @@
         {{ alias }}._source_file,
         {{ alias }}._loaded_at,
         {{ alias }}._raw_id,
-        to_jsonb({{ alias }}) - array['_batch_id', '_source_file', '_loaded_at', '_raw_id'] as raw_values
+        {{ row_json(alias, columns, ['_batch_id', '_source_file', '_loaded_at', '_raw_id']) }} as raw_values
 {%- endmacro %}

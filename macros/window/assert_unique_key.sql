@@ -4,9 +4,8 @@
         unique_key is a column or a list of columns; the message shows each repeated key and its row count. -#}
     {%- if execute -%}
         {%- set keys = [unique_key] if unique_key is string else unique_key -%}
-        {%- set key_text = "concat_ws(', ', " ~ keys | join('::text, ') ~ "::text)" -%}
         {%- set duplicates = run_query(
-            "select " ~ key_text ~ " as key_value, count(*) as row_count from " ~ relation
+            "select " ~ key_text(keys) ~ " as key_value, count(*) as row_count from " ~ relation
             ~ " group by " ~ keys | join(', ') ~ " having count(*) > 1 order by 1 limit " ~ max_shown
         ) -%}
         {%- if duplicates.rows | length > 0 -%}

@@ -7,7 +7,15 @@
         With window_column none the window is the whole table (reference data, merged whole each run).
         exclude_columns (dbt's merge_exclude_columns) are written when a row is inserted and never compared or
         updated afterwards: another writer owns them (dim_customer's customer_segment).
-        Optimistic locking: the versions of the rows it is about to write are read first; a row is deleted or
+        A row someone else changed meanwhile is never overwritten: the merge fails instead, and is run again. -#}
+    {{ return(adapter.dispatch('merge_window', 'olist_dw')(
+        target_relation, source_relation, unique_key, window_column, columns, audit_columns, exclude_columns
+    )) }}
+{%- endmacro %}
+
+
+{% macro postgres__merge_window(target_relation, source_relation, unique_key, window_column, columns, audit_columns, exclude_columns=[]) -%}
+    {#- Optimistic locking: the versions of the rows it is about to write are read first; a row is deleted or
         updated only if it still has the version read (PostgreSQL re-checks the condition on the newest row
         version when a concurrent writer got there first), and any row changed by someone else since it was
         read fails the merge with a version conflict naming its key, so nothing is overwritten.
@@ -72,4 +80,35 @@
     values ({% for column in columns %}source.{{ column }}{{ ', ' if not loop.last }}{% endfor %});
 
     {{ assert_no_version_conflict(target_relation, keys, version, seen, in_window ~ ' or ' ~ target_keys_in_source) }}
+{%- endmacro %}
+
+
+{% macro spark__merge_window(target_relation, source_relation, unique_key, window_column, columns, audit_columns, exclude_columns=[]) -%}
+    {#- One MERGE, so one Delta commit: a changed row is updated (its version bumped from the one the MERGE read),
+        a new row inserted, and a row of the window no new row matches deleted (WHEN NOT MATCHED BY SOURCE).
+        Optimistic locking is Delta's own: a commit by someone else to the files this MERGE read since it started
+        fails it with a concurrent-modification error instead of being overwritten, and the run is retried. -#}
+    {%- set keys = [unique_key] if unique_key is string else unique_key -%}
+    {%- set created_at, updated_at, version = audit_columns -%}
+    {%- set compared = columns | reject('in', keys + [created_at, updated_at, version] + exclude_columns) | list -%}
+    {%- set in_window = in_watermark_window('target.' ~ window_column) if window_column else none -%}
+    {{ fault_point('merge_window.' ~ target_relation.identifier) }}
+    merge into {{ target_relation }} as target
+    using {{ source_relation }} as source
+        on {% for key in keys %}target.{{ key }} = source.{{ key }}{{ ' and ' if not loop.last }}{% endfor %}
+    {%- if compared %}
+    when matched and not (
+        {%- for column in compared %}
+        target.{{ column }} <=> source.{{ column }}{{ ' and' if not loop.last }}
+        {%- endfor %}
+    ) then update set
+        {%- for column in compared %}
+        {{ column }} = source.{{ column }},
+        {%- endfor %}
+        {{ updated_at }} = source.{{ updated_at }},
+        {{ version }} = target.{{ version }} + 1
+    {%- endif %}
+    when not matched then insert ({{ columns | join(', ') }})
+    values ({% for column in columns %}source.{{ column }}{{ ', ' if not loop.last }}{% endfor %})
+    when not matched by source{{ ' and (' ~ in_window ~ ')' if in_window }} then delete
 {%- endmacro %}

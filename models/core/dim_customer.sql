@@ -55,7 +55,7 @@ select
     current_timestamp as updated_at,
     1 as version,
     -- Last, where adding it to an existing table puts it, so new and upgraded tables have one column order.
-    cast('unscored' as text) as customer_segment
+    cast('unscored' as {{ sql_type('text') }}) as customer_segment
 from customers
 left join geolocation
     on customers.customer_zip_code_prefix = geolocation.zip_code_prefix

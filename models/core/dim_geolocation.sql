@@ -53,8 +53,8 @@ names as (
 
     select
         zip_code_prefix,
-        mode() within group (order by city) as city,
-        mode() within group (order by state) as state
+        {{ most_frequent('city') }} as city,
+        {{ most_frequent('state') }} as state
     from geolocation
     group by zip_code_prefix
 
@@ -65,8 +65,8 @@ select
     names.city,
     names.state,
     coalesce(centres.point_count, 0) as point_count,
-    round(cast(centres.latitude as numeric), 6) as latitude,
-    round(cast(centres.longitude as numeric), 6) as longitude,
+    round(cast(centres.latitude as {{ sql_type('numeric') }}), 6) as latitude,
+    round(cast(centres.longitude as {{ sql_type('numeric') }}), 6) as longitude,
     current_timestamp as created_at,
     current_timestamp as updated_at,
     1 as version

@@ -102,13 +102,16 @@ select
     case
         when orders.is_delivered
             then round(
-                cast(extract(epoch from (orders.delivered_to_customer_at - orders.purchased_at)) / 86400 as numeric),
+                cast(
+                    {{ seconds_between('orders.purchased_at', 'orders.delivered_to_customer_at') }} / 86400
+                    as {{ sql_type('numeric') }}
+                ),
                 2
             )
     end as delivery_days,
     case
         when orders.is_delivered
-            then cast(orders.delivered_to_customer_at as date) - orders.estimated_delivery_date
+            then {{ days_between('orders.estimated_delivery_date', 'cast(orders.delivered_to_customer_at as date)') }}
     end as days_after_estimate,
     orders.order_status not in ('canceled', 'unavailable') as is_billable,
     orders.is_delivered,

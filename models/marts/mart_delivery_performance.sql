@@ -27,12 +27,12 @@ customers as (
 monthly_figures as (
 
     select
-        cast(date_trunc('month', orders.purchase_date) as date) as purchase_month,
+        cast({{ dbt.date_trunc('month', 'orders.purchase_date') }} as date) as purchase_month,
         coalesce(customers.customer_state, 'unknown') as customer_state,
         count(*) as delivered_order_count,
         count(*) filter (where orders.is_late is not true) as on_time_order_count,
         sum(orders.delivery_days) as delivery_days_sum,
-        round(cast(percentile_cont(0.9) within group (order by orders.delivery_days) as numeric), 2)
+        round(cast({{ percentile('orders.delivery_days', 0.9) }} as {{ sql_type('numeric') }}), 2)
             as p90_delivery_days,
         count(orders.days_after_estimate) as promised_order_count,
         sum(orders.days_after_estimate) as days_after_estimate_sum

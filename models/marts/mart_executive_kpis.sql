@@ -41,7 +41,7 @@ orders_by_month as (
         orders.items_value,
         orders.is_billable,
         customers.customer_unique_id,
-        cast(date_trunc('month', orders.purchase_date) as date) as purchase_month
+        cast({{ dbt.date_trunc('month', 'orders.purchase_date') }} as date) as purchase_month
     from orders
     left join customers
         on orders.customer_id = customers.customer_id

@@ -22,7 +22,7 @@ orders as (
 monthly as (
 
     select
-        date_trunc('month', purchase_date) as purchase_month,
+        {{ dbt.date_trunc('month', 'purchase_date') }} as purchase_month,
         sum(items_value + freight_value) as order_total,
         sum(payment_total) as payment_total
     from orders

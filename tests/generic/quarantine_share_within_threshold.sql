@@ -36,7 +36,7 @@ unplaced as (
         batch_id,
         source_file,
         count(*) as unplaced_rows,
-        string_agg(distinct quarantine_rule, ', ' order by quarantine_rule) as rules
+        {{ sorted_distinct_list('quarantine_rule', ', ') }} as rules
     from {{ judged }}
     where disposition = 'quarantined' and order_purchased_at is null
     group by batch_id, source_file
@@ -58,9 +58,9 @@ window_share as (
 
     select
         'window' as scope,
-        cast(null as uuid) as batch_id,
-        cast(null as text) as source_file,
-        cast(null as text) as rules,
+        cast(null as {{ sql_type('uuid') }}) as batch_id,
+        cast(null as {{ sql_type('text') }}) as source_file,
+        cast(null as {{ sql_type('text') }}) as rules,
         quarantined.quarantined_rows as over_rows,
         staged.staged_rows + quarantined.quarantined_rows as of_rows,
         {{ number_var('quarantine_max_share', 0, 1) }} as max_share

@@ -13,7 +13,7 @@ judged as (
     select
         {%- for invariant in invariants %}
         count(*) filter (where not ({{ invariant.expression }})) as failing_{{ loop.index }},
-        min(cast({{ key }} as text)) filter (where not ({{ invariant.expression }})) as example_{{ loop.index }}
+        min(cast({{ key }} as {{ sql_type('text') }})) filter (where not ({{ invariant.expression }})) as example_{{ loop.index }}
         {{- ',' if not loop.last }}
         {%- endfor %}
     from {{ model }}

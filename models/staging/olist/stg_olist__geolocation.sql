@@ -23,8 +23,8 @@ renamed as (
         {{ zip_code_prefix('geolocation_zip_code_prefix') }} as zip_code_prefix,
         {{ normalize_city('geolocation_city') }} as city,
         upper(trim(geolocation_state)) as state,
-        cast(geolocation_lat as double precision) as latitude,
-        cast(geolocation_lng as double precision) as longitude,
+        cast(geolocation_lat as {{ sql_type('double precision') }}) as latitude,
+        cast(geolocation_lng as {{ sql_type('double precision') }}) as longitude,
         _batch_id as batch_id,
         _loaded_at as loaded_at,
         _raw_id as raw_id

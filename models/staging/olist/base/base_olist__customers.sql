@@ -7,9 +7,9 @@
 {%- do checks.append({
     'rule': 'orphan_order',
     'fails': 'not has_clean_order',
-    'reason': "case when not has_any_order"
-        ~ " then format('no order in the orders file names customer_id %s', customer_id)"
-        ~ " else format('every order naming customer_id %s is quarantined', customer_id) end",
+    'reason': 'case when not has_any_order then '
+        ~ format_message('no order in the orders file names customer_id %s', ['customer_id'])
+        ~ ' else ' ~ format_message('every order naming customer_id %s is quarantined', ['customer_id']) ~ ' end',
 }) %}
 
 {%- set raw_column_names = [
@@ -55,16 +55,18 @@ source as (
         {{- raw_columns('customers', raw_column_names) }}
     from {{ source('olist', 'customers') }} as customers
     where not exists (
-        select from {{ source('olist', 'orders') }} as naming_orders
+        select 1 from {{ source('olist', 'orders') }} as naming_orders
         where
             naming_orders.customer_id = customers.customer_id
             and naming_orders.order_id is not null
             and not exists (
-                select from {{ source('olist', 'orders') }} as later_orders
+                select 1 from {{ source('olist', 'orders') }} as later_orders
                 where
                     later_orders.order_id = naming_orders.order_id
-                    and (later_orders._loaded_at, later_orders._raw_id)
-                    > (naming_orders._loaded_at, naming_orders._raw_id)
+                    and {{ sorts_after(
+                        ['later_orders._loaded_at', 'later_orders._raw_id'],
+                        ['naming_orders._loaded_at', 'naming_orders._raw_id'],
+                    ) }}
             )
     )
 

@@ -12,8 +12,8 @@
 {%- for column in ['price', 'freight_value'] %}
     {%- do checks.append({
         'rule': 'out_of_range',
-        'fails': 'cast(' ~ column ~ ' as numeric) < 0',
-        'reason': "format('" ~ column ~ " %s is negative', " ~ column ~ ")",
+        'fails': 'cast(' ~ column ~ ' as ' ~ sql_type('numeric') ~ ') < 0',
+        'reason': format_message(column ~ ' %s is negative', [column]),
     }) %}
 {%- endfor %}
 

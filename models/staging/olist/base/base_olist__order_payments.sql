@@ -9,12 +9,12 @@
 {%- do checks.append({
     'rule': 'out_of_range',
     'fails': 'cast(payment_installments as integer) < 0',
-    'reason': "format('payment_installments %s is negative', payment_installments)",
+    'reason': format_message('payment_installments %s is negative', ['payment_installments']),
 }) %}
 {%- do checks.append({
     'rule': 'out_of_range',
-    'fails': 'cast(payment_value as numeric) < 0',
-    'reason': "format('payment_value %s is negative', payment_value)",
+    'fails': 'cast(payment_value as ' ~ sql_type('numeric') ~ ') < 0',
+    'reason': format_message('payment_value %s is negative', ['payment_value']),
 }) %}
 
 with

@@ -11,7 +11,7 @@
 {%- do checks.append({
     'rule': 'out_of_range',
     'fails': 'cast(review_score as integer) not between 1 and 5',
-    'reason': "format('review_score %s is outside 1 to 5', review_score)",
+    'reason': format_message('review_score %s is outside 1 to 5', ['review_score']),
 }) %}
 
 with
@@ -59,7 +59,7 @@ broken_records as (
         false as is_judged
     from {{ source('olist', 'order_reviews') }}
     where
-        (strpos(review_comment_title, chr(10)) > 0 or strpos(review_comment_message, chr(10)) > 0)
+        ({{ has_line_break('review_comment_title') }} or {{ has_line_break('review_comment_message') }})
         and (_batch_id, _source_file) in (
             select
                 source._batch_id,

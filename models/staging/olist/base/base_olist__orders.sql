@@ -15,14 +15,16 @@
     'rule': 'out_of_range',
     'fails': "coalesce(lower(trim(order_status)), '') not in ('delivered', 'shipped', 'canceled', 'unavailable', 'invoiced', "
         ~ "'processing', 'created', 'approved')",
-    'reason': "format('order_status %L is not a known status', order_status)",
+    'reason': format_message('order_status %L is not a known status', ['order_status']),
 }) %}
 {%- do checks.append({
     'rule': 'out_of_range',
     'fails': 'cast(order_purchase_timestamp as timestamp) < ' ~ watermark_literal('date_spine_start')
         ~ ' or cast(order_purchase_timestamp as timestamp) >= ' ~ watermark_literal('date_spine_end'),
-    'reason': "format('order_purchase_timestamp %s is outside the calendar (dim_date) %s to %s', "
-        ~ "order_purchase_timestamp, '" ~ date_var('date_spine_start') ~ "', '" ~ date_var('date_spine_end') ~ "')",
+    'reason': format_message(
+        'order_purchase_timestamp %s is outside the calendar (dim_date) %s to %s',
+        ['order_purchase_timestamp', "'" ~ date_var('date_spine_start') ~ "'", "'" ~ date_var('date_spine_end') ~ "'"],
+    ),
 }) %}
 
 {%- set raw_column_names = [
