@@ -28,6 +28,8 @@ class Settings:
     package_store: Path
     quarantine_max_share: float = 0.05
     unplaced_max_share: float = 0.05
+    # An external Spark Connect server (``sc://host:port``) for the Sail target, instead of the local cluster.
+    spark_remote: str | None = None
 
     @classmethod
     def from_environment(cls, dsn: str | None = None, home: Path | None = None) -> Settings:
@@ -40,6 +42,7 @@ class Settings:
             package_store=Path(os.environ.get("OLIST_DW_PACKAGE_STORE") or DEFAULT_PACKAGE_STORE).expanduser(),
             quarantine_max_share=share_setting("OLIST_DW_QUARANTINE_MAX_SHARE"),
             unplaced_max_share=share_setting("OLIST_DW_UNPLACED_MAX_SHARE"),
+            spark_remote=os.environ.get("OLIST_DW_SPARK_REMOTE") or None,
         )
 
     @property
@@ -50,6 +53,11 @@ class Settings:
     def embedded_secret_file(self) -> Path:
         """The embedded server's superuser password (generated, owner-only): the only way into that server."""
         return self.home / "embedded-postgres.secret"
+
+    @property
+    def sail_dir(self) -> Path:
+        """The local Sail cluster's folder: pid files and logs, the metastore's Derby database, the tables' files."""
+        return self.home / "sail"
 
     @property
     def profiles_dir(self) -> Path:
