@@ -42,6 +42,10 @@ from runner.settings import PROJECT_DIR, Settings
 
 HOST = "127.0.0.1"
 WORKERS = 2
+# local-cluster: a driver and WORKERS workers in one process, talking over loopback RPC, as a real cluster would.
+# local: one process; the fallback while local-cluster mode cannot run some functions in writes (see notes in
+# ``sail_environment``).
+MODES = ("local-cluster", "local")
 CATALOG = "sail"
 SERVER = "server"
 METASTORE = "metastore"
@@ -91,6 +95,7 @@ class SailStatus:
     server: ProcessStatus
     metastore: ProcessStatus
     warehouse: Path
+    mode: str | None = None  # the running server's (OLIST_DW_SAIL_MODE when it started)
 
     @property
     def endpoint(self) -> str | None:
@@ -125,12 +130,14 @@ def status(settings: Settings) -> SailStatus:
     if settings.spark_remote:
         host, port = parse_remote(settings.spark_remote)
         remote_reachable = _answers(host, port)
+    server = _process_status(settings, SERVER)
     return SailStatus(
         remote=settings.spark_remote,
         remote_reachable=remote_reachable,
-        server=_process_status(settings, SERVER),
+        server=server,
         metastore=_process_status(settings, METASTORE),
         warehouse=_warehouse(settings),
+        mode=_read_text(_mode_file(settings)) if server.running else None,
     )
 
 
@@ -154,6 +161,8 @@ def start(settings: Settings) -> SailStatus:
             "OLIST_DW_SPARK_REMOTE is set: the Sail target uses that server, so there is no local cluster to start "
             "(unset it to run one here)"
         )
+    if settings.sail_mode not in MODES:
+        raise UsageError(f"OLIST_DW_SAIL_MODE must be one of {', '.join(MODES)}, got {settings.sail_mode!r}")
     jars = check_installation()
     java = java_executable()
     settings.sail_dir.mkdir(parents=True, exist_ok=True)
@@ -232,6 +241,17 @@ def _lock(settings: Settings) -> Iterator[None]:
     with (settings.sail_dir / ".lock").open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
+
+
+def _mode_file(settings: Settings) -> Path:
+    return settings.sail_dir / f"{SERVER}.mode"
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text().strip() or None
+    except OSError:
+        return None
 
 
 def _read_int(path: Path) -> int | None:
@@ -380,11 +400,16 @@ def _start_metastore(settings: Settings, java: str, jars: Path) -> ProcessStatus
     return _process_status(settings, METASTORE)
 
 
-def sail_environment(metastore_port: int) -> dict[str, str]:
+def sail_environment(mode: str, metastore_port: int) -> dict[str, str]:
     """Sail's settings (it reads them from the environment): a local cluster of two workers on loopback, and its
-    catalog in the metastore."""
+    catalog in the metastore.
+
+    Sail 0.7.2 in local-cluster mode fails writes (``create table ... as``, ``insert``, ``merge``) that call some of
+    its functions (``upper``, ``lower``, ``initcap``, ``md5``: "ExtendedScalarUdf: no UDF found") where the same
+    statement works in local mode; ``OLIST_DW_SAIL_MODE=local`` runs the cluster as one process meanwhile.
+    """
     return {
-        "SAIL_MODE": "local-cluster",
+        "SAIL_MODE": mode,
         "SAIL_CLUSTER__WORKER_INITIAL_COUNT": str(WORKERS),
         "SAIL_CLUSTER__WORKER_MAX_COUNT": str(WORKERS),
         "SAIL_CLUSTER__DRIVER_LISTEN_HOST": HOST,
@@ -398,13 +423,33 @@ def _start_server(settings: Settings, metastore_port: int) -> ProcessStatus:
     """Sail's Spark Connect server, hosted by ``runner.sail_server``: it binds a free port and writes it down."""
     port_file = _port_file(settings, SERVER)
     port_file.unlink(missing_ok=True)
-    environment = {**os.environ, **sail_environment(metastore_port)}
+    _bridge_file_urls(settings)
+    _write_atomically(_mode_file(settings), f"{settings.sail_mode}\n")
+    environment = {**os.environ, **sail_environment(settings.sail_mode, metastore_port)}
     # The host module is the runner's own: importable from the project even where it is not installed.
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_DIR), os.environ.get("PYTHONPATH")]))
     command = [sys.executable, "-m", COMMAND_MARKERS[SERVER], str(port_file)]
     process = _spawn(settings, SERVER, command, environment)
     _wait_until_ready(settings, SERVER, process, SERVER_START_SECONDS, lambda: _read_int(port_file))
     return _process_status(settings, SERVER)
+
+
+def _bridge_file_urls(settings: Settings) -> None:
+    """Make Sail's misreading of the metastore's locations land where the metastore means.
+
+    The metastore hands out locations as ``file:/abs/path`` (Hadoop's form of a local file URL). Sail 0.7 reads
+    that form as a relative path when it writes (``create table ... as``, ``insert``): the files would go to
+    ``<cwd>/file:/abs/path`` while ``create table`` and reads use ``/abs/path``. Sail runs in the cluster's folder,
+    so a link ``file:`` there to ``/`` makes both the same folder.
+    """
+    bridge = settings.sail_dir / "file:"
+    if bridge.is_symlink() and str(bridge.readlink()) == "/":
+        return
+    if bridge.exists() or bridge.is_symlink():
+        raise EnvironmentProblem(
+            f"{bridge} is in the way of the link the Sail cluster needs there (to /): move it away and start again"
+        )
+    bridge.symlink_to("/")
 
 
 def _stop_process(settings: Settings, name: str) -> bool:
@@ -423,4 +468,6 @@ def _stop_process(settings: Settings, name: str) -> bool:
                 time.sleep(0.1)
     _pid_file(settings, name).unlink(missing_ok=True)
     _port_file(settings, name).unlink(missing_ok=True)
+    if name == SERVER:
+        _mode_file(settings).unlink(missing_ok=True)
     return found.running

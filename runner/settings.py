@@ -30,6 +30,8 @@ class Settings:
     unplaced_max_share: float = 0.05
     # An external Spark Connect server (``sc://host:port``) for the Sail target, instead of the local cluster.
     spark_remote: str | None = None
+    # The local Sail cluster's mode: ``local-cluster`` (a driver and workers), or ``local`` (one process).
+    sail_mode: str = "local-cluster"
 
     @classmethod
     def from_environment(cls, dsn: str | None = None, home: Path | None = None) -> Settings:
@@ -43,6 +45,7 @@ class Settings:
             quarantine_max_share=share_setting("OLIST_DW_QUARANTINE_MAX_SHARE"),
             unplaced_max_share=share_setting("OLIST_DW_UNPLACED_MAX_SHARE"),
             spark_remote=os.environ.get("OLIST_DW_SPARK_REMOTE") or None,
+            sail_mode=os.environ.get("OLIST_DW_SAIL_MODE") or "local-cluster",
         )
 
     @property

@@ -367,7 +367,9 @@ def sail_status(status: sail.SailStatus, json_wanted: bool) -> None:
         answer = "answers" if status.remote_reachable else "does not answer"
         console.print(f"dbt target sail: external server {status.remote} ({answer})", markup=False)
     elif status.endpoint:
-        console.print(f"dbt target sail: {status.endpoint} (local cluster, {sail.WORKERS} workers)", markup=False)
+        shapes = {"local-cluster": f"local-cluster mode, {sail.WORKERS} workers", "local": "local mode, one process"}
+        shape = shapes.get(status.mode or "", "mode unknown")
+        console.print(f"dbt target sail: {status.endpoint} ({shape})", markup=False)
     else:
         console.print("dbt target sail: none (`python -m runner sail start` starts the local cluster)", markup=False)
     addresses = {
