@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from runner import database
+from runner import database, sail
 from runner.errors import (
     DataQualityStop,
     EnvironmentProblem,
@@ -77,16 +77,57 @@ def write_profile(settings: Settings, dsn: str) -> Path:
     the Elementary package keeps its results) for the Elementary CLI. A configured server's password never
     lands in it (dbt reads it from ``OLIST_DW_DB_PASSWORD``); the embedded server's generated one does, so that
     ``dbt`` typed by hand reaches that server too: the file is the owner's only (0600), like the secret's own file.
+    When a Sail endpoint is in use (see ``sail_target``), ``olist_dw`` has a second output, ``sail``.
     """
-    settings.profiles_dir.mkdir(parents=True, exist_ok=True)
-    path = settings.profiles_dir / "profiles.yml"
     target = database.profile_target(dsn)
     if settings.dsn is None:
         target["password"] = database.password_of(dsn)
+    outputs: dict[str, object] = {"dev": target}
+    sail_output = sail_target(settings)
+    if sail_output is not None:
+        outputs["sail"] = sail_output
     profile = {
-        "olist_dw": {"target": "dev", "outputs": {"dev": target}},
+        "olist_dw": {"target": "dev", "outputs": outputs},
         "elementary": {"target": "dev", "outputs": {"dev": {**target, "schema": "elementary"}}},
     }
+    return _write_profile_file(settings, profile)
+
+
+def sail_target(settings: Settings) -> dict[str, object] | None:
+    """dbt-sail's output for the Sail endpoint in use (``OLIST_DW_SPARK_REMOTE``, else the running local cluster),
+    or None when there is none.
+
+    dbt-sail's ``remote`` mode: a Spark Connect server at host and port (its ``embedded`` mode would start a
+    server inside dbt, with an in-memory catalog that dies with each invocation). One thread: dbt-spark's session
+    connections share one Spark Connect session.
+    """
+    found = sail.endpoint(settings)
+    if found is None:
+        return None
+    host, port = found
+    return {"type": "sail", "mode": "remote", "host": host, "port": port, "schema": "core", "threads": 1}
+
+
+def write_sail_target(settings: Settings) -> Path:
+    """Add, update or remove the ``sail`` output of an existing ``profiles.yml`` (``sail start`` / ``sail stop``),
+    leaving the database's outputs as they are; with no profile yet, write one with the ``sail`` output only."""
+    path = settings.profiles_dir / "profiles.yml"
+    profile = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
+    if not isinstance(profile, dict) or not isinstance(profile.get("olist_dw"), dict):
+        profile = {"olist_dw": {"target": "sail", "outputs": {}}}
+    outputs = profile["olist_dw"].setdefault("outputs", {})
+    sail_output = sail_target(settings)
+    if sail_output is None:
+        outputs.pop("sail", None)
+    else:
+        outputs["sail"] = sail_output
+    return _write_profile_file(settings, profile)
+
+
+def _write_profile_file(settings: Settings, profile: dict[str, object]) -> Path:
+    """Write the profile if it changed, owner-only (0600): it may hold the embedded server's password."""
+    settings.profiles_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.profiles_dir / "profiles.yml"
     text = "# Written by `python -m runner`; edit OLIST_DW_DSN instead.\n" + yaml.safe_dump(profile, sort_keys=False)
     if not path.exists() or path.read_text(encoding="utf-8") != text:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -28,6 +28,10 @@ class Settings:
     package_store: Path
     quarantine_max_share: float = 0.05
     unplaced_max_share: float = 0.05
+    # An external Spark Connect server (``sc://host:port``) for the Sail target, instead of the local cluster.
+    spark_remote: str | None = None
+    # The local Sail cluster's mode: ``local-cluster`` (a driver and workers), or ``local`` (one process).
+    sail_mode: str = "local-cluster"
 
     @classmethod
     def from_environment(cls, dsn: str | None = None, home: Path | None = None) -> Settings:
@@ -40,6 +44,8 @@ class Settings:
             package_store=Path(os.environ.get("OLIST_DW_PACKAGE_STORE") or DEFAULT_PACKAGE_STORE).expanduser(),
             quarantine_max_share=share_setting("OLIST_DW_QUARANTINE_MAX_SHARE"),
             unplaced_max_share=share_setting("OLIST_DW_UNPLACED_MAX_SHARE"),
+            spark_remote=os.environ.get("OLIST_DW_SPARK_REMOTE") or None,
+            sail_mode=os.environ.get("OLIST_DW_SAIL_MODE") or "local-cluster",
         )
 
     @property
@@ -50,6 +56,11 @@ class Settings:
     def embedded_secret_file(self) -> Path:
         """The embedded server's superuser password (generated, owner-only): the only way into that server."""
         return self.home / "embedded-postgres.secret"
+
+    @property
+    def sail_dir(self) -> Path:
+        """The local Sail cluster's folder: pid files and logs, the metastore's Derby database, the tables' files."""
+        return self.home / "sail"
 
     @property
     def profiles_dir(self) -> Path:

@@ -15,7 +15,7 @@ import psycopg
 from click.core import ParameterSource
 
 from runner import database, metrics
-from runner.cli.commands import build, data, environment, inspect, recover, release, serve
+from runner.cli.commands import build, data, environment, inspect, recover, release, sail, serve
 from runner.cli.session import Session
 from runner.errors import EXIT_ENVIRONMENT, EXIT_UNEXPECTED, EXIT_USAGE, RunnerError
 from runner.observability import configure_logging, log
@@ -48,7 +48,7 @@ def cli(
     ctx.ensure_object(Session).start(Settings.from_environment(dsn=dsn, home=home), pushgateway, ctx.invoked_subcommand)
 
 
-for module in (data, build, inspect, recover, release, serve, environment):
+for module in (data, build, inspect, recover, release, serve, environment, sail):
     for command in module.COMMANDS:
         cli.add_command(command)
 

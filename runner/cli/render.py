@@ -20,7 +20,7 @@ from rich.progress import Progress, TaskID
 from rich.table import Column, Table
 from rich.text import Text
 
-from runner import database, generate, ledger, load, marts, pipeline, quarantine, recovery
+from runner import database, generate, ledger, load, marts, pipeline, quarantine, recovery, sail
 
 console = Console(soft_wrap=True)
 
@@ -352,3 +352,35 @@ def server_status(status: database.EmbeddedStatus) -> None:
         )
     else:
         console.print(f"not running, data in {status.pgdata}", markup=False)
+
+
+def sail_stopped(stopped: list[str]) -> None:
+    console.print(f"stopped {' and '.join(stopped)}" if stopped else "not running")
+
+
+def sail_status(status: sail.SailStatus, json_wanted: bool) -> None:
+    """The Sail target's endpoint, then each local process: running or not, pid, address, log."""
+    if json_wanted:
+        as_json({**dataclasses.asdict(status), "endpoint": status.endpoint})
+        return
+    if status.remote:
+        answer = "answers" if status.remote_reachable else "does not answer"
+        console.print(f"dbt target sail: external server {status.remote} ({answer})", markup=False)
+    elif status.endpoint:
+        shapes = {"local-cluster": f"local-cluster mode, {sail.WORKERS} workers", "local": "local mode, one process"}
+        shape = shapes.get(status.mode or "", "mode unknown")
+        console.print(f"dbt target sail: {status.endpoint} ({shape})", markup=False)
+    else:
+        console.print("dbt target sail: none (`python -m runner sail start` starts the local cluster)", markup=False)
+    addresses = {
+        sail.METASTORE: lambda port: f"thrift://{sail.HOST}:{port} (Derby; listens on every interface)",
+        sail.SERVER: lambda port: f"sc://{sail.HOST}:{port}",
+    }
+    for process in (status.metastore, status.server):
+        if process.running:
+            where = addresses[process.name](process.port) if process.port else "port unknown"
+            line = f"{process.name}: running (pid {process.pid}) on {where}, log {process.log}"
+        else:
+            line = f"{process.name}: not running, log {process.log}"
+        console.print(line, markup=False)
+    console.print(f"tables' files: {status.warehouse}", markup=False)
