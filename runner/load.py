@@ -444,8 +444,10 @@ def copy_file(
     batch_id: uuid.UUID,
     columns: tuple[str, ...],
     expected_sha256: str,
+    into: sql.Identifier | None = None,
 ) -> CopiedRows:
-    """COPY one file, whose header holds ``columns``, from the start of ``stream`` in the caller's transaction.
+    """COPY one file, whose header holds ``columns``, from the start of ``stream`` in the caller's transaction,
+    into its raw table or into ``into``, a table made like it (the landing table of a load onto Sail).
 
     The table is locked against other loaders (readers go on) until the transaction ends, so the file's rows get
     consecutive raw ids: the dbt project computes a row's line in its file from its raw id and the first one's.
@@ -453,13 +455,14 @@ def copy_file(
     rewritten in place since then stops here, before its rows commit under another content's column order and
     hash.
     """
-    table = sql.Identifier(source.entity)
-    connection.execute(sql.SQL("lock table raw.{} in share row exclusive mode").format(table))
+    raw_table = sql.Identifier("raw", source.entity)
+    table = into or raw_table
+    connection.execute(sql.SQL("lock table {} in share row exclusive mode").format(raw_table))
     connection.execute(
         "select set_config('olist_dw.batch_id', %s, true), set_config('olist_dw.source_file', %s, true)",
         (str(batch_id), file_name),
     )
-    statement = sql.SQL("copy raw.{table} ({columns}) from stdin with (format csv, header true, encoding 'UTF8')")
+    statement = sql.SQL("copy {table} ({columns}) from stdin with (format csv, header true, encoding 'UTF8')")
     statement = statement.format(
         table=table,
         columns=sql.SQL(", ").join(sql.Identifier(column) for column in columns),
@@ -486,16 +489,28 @@ def copy_file(
     if not row_count:
         return CopiedRows(0, None, byte_count)
     last_raw_id = connection.execute(
-        "select currval(pg_get_serial_sequence(%s, '_raw_id'))", (f"raw.{source.entity}",)
+        "select currval(pg_get_serial_sequence(%s, '_raw_id'))", (table.as_string(connection),)
     ).fetchone()[0]
     return CopiedRows(row_count, last_raw_id - row_count + 1, byte_count)
 
 
-def load_file(connection: psycopg.Connection, path: Path, batch_id: uuid.UUID, reserved: frozenset[str]) -> FileResult:
+# What writes a checked file's rows, inside the file's transaction (``copy_file``'s arguments and result):
+# ``copy_file`` itself into PostgreSQL's raw, or runner/delta.py's writer into a Delta table on Sail.
+RowWriter = Callable[[psycopg.Connection, BinaryIO, str, SourceFile, uuid.UUID, tuple[str, ...], str], CopiedRows]
+
+
+def load_file(
+    connection: psycopg.Connection,
+    path: Path,
+    batch_id: uuid.UUID,
+    reserved: frozenset[str],
+    write_rows: RowWriter = copy_file,
+) -> FileResult:
     """Load one known file in one transaction: all of its rows, or none and a clear error.
 
     Header, hash and rows are all read from one open file, so a file replaced after its header was checked
-    still loads as checked; one rewritten in place is caught by ``copy_file``.
+    still loads as checked; one rewritten in place is caught by ``copy_file``. The ledger's record of the file
+    commits with the transaction, so whatever ``write_rows`` wrote elsewhere is the file's only once it does.
     """
     source = BY_FILE_NAME[path.name]
     with open_source(path) as stream:
@@ -509,7 +524,7 @@ def load_file(connection: psycopg.Connection, path: Path, batch_id: uuid.UUID, r
                 if earlier_batch is not None:
                     return FileResult(path.name, source.entity, False, 0, earlier_batch)
                 add_raw_columns(connection, source, layout, batch_id, path.name)
-                copied = copy_file(connection, stream, path.name, source, batch_id, layout.columns, digest)
+                copied = write_rows(connection, stream, path.name, source, batch_id, layout.columns, digest)
                 ledger.record_file(
                     connection,
                     batch_id=batch_id,
@@ -540,6 +555,7 @@ def load_directory(
     connection: psycopg.Connection,
     source_dir: Path,
     on_file: Callable[[FileResult], None] | None = None,
+    write_rows: RowWriter = copy_file,
 ) -> LoadReport:
     """Load every known Olist file of a folder as one batch; unknown files are reported and left alone.
 
@@ -557,7 +573,7 @@ def load_directory(
     try:
         for source in SOURCE_FILES:
             if source.file_name in present:
-                result = load_file(connection, present[source.file_name], report.batch_id, reserved)
+                result = load_file(connection, present[source.file_name], report.batch_id, reserved, write_rows)
                 report.files.append(result)
                 if on_file:
                     on_file(result)
@@ -569,7 +585,11 @@ def load_directory(
 
 
 def load_source(
-    settings: Settings, dsn: str, source_dir: Path, on_file: Callable[[FileResult], None] | None = None
+    settings: Settings,
+    dsn: str,
+    source_dir: Path,
+    on_file: Callable[[FileResult], None] | None = None,
+    write_rows: RowWriter = copy_file,
 ) -> LoadReport:
     """``runner load``: load a folder (see load_directory) as the stage ``load``, each loaded file counted in the
     metrics and sent as lineage (the file feeding its raw table); ``on_file`` hears of each file first."""
@@ -584,6 +604,6 @@ def load_source(
             )
 
     with database.connect(dsn) as connection, stage("load", source=str(source_dir)) as fields:
-        report = load_directory(connection, source_dir, on_file=loaded)
+        report = load_directory(connection, source_dir, on_file=loaded, write_rows=write_rows)
         fields.update(batch_id=str(report.batch_id), rows=report.rows_loaded)
     return report

@@ -38,10 +38,15 @@ from pathlib import Path
 import tenacity
 
 from runner.errors import EnvironmentProblem, UsageError
+from runner.sail_server import HOST
 from runner.settings import PROJECT_DIR, Settings
 
-HOST = "127.0.0.1"
 WORKERS = 2
+# Tasks a worker runs at once (Sail's default is 8): a stage needing more slots than the cluster has fails at once.
+WORKER_TASK_SLOTS = 32
+# Sail stops a worker it finds idle this long; 0.7.2 stopped both workers of a running job that way (the job then
+# waited forever, "aborting 1 task(s)"), so the local cluster keeps its two for a day.
+WORKER_MAX_IDLE_SECONDS = 86_400
 # local-cluster: a driver and WORKERS workers in one process, talking over loopback RPC, as a real cluster would.
 # local: one process; the fallback while local-cluster mode cannot run some functions in writes (see notes in
 # ``sail_environment``).
@@ -404,14 +409,18 @@ def sail_environment(mode: str, metastore_port: int) -> dict[str, str]:
     """Sail's settings (it reads them from the environment): a local cluster of two workers on loopback, and its
     catalog in the metastore.
 
-    Sail 0.7.2 in local-cluster mode fails writes (``create table ... as``, ``insert``, ``merge``) that call some of
-    its functions (``upper``, ``lower``, ``initcap``, ``md5``: "ExtendedScalarUdf: no UDF found") where the same
-    statement works in local mode; ``OLIST_DW_SAIL_MODE=local`` runs the cluster as one process meanwhile.
+    Sail 0.7.2 in local-cluster mode fails ``create table ... as`` and ``insert into`` on rows of some of its
+    functions (``upper``, ``md5``, ``nullif`` ...: "ExtendedScalarUdf: no UDF found"), where ``insert overwrite``
+    and ``merge`` work: the project writes tables with those (macros/overrides/create_table_as.sql). A query stage
+    must fit in the workers' task slots at once: a test unioning twenty checks needs more than Sail's default 8 a
+    worker, hence WORKER_TASK_SLOTS; and workers are kept however long they idle (WORKER_MAX_IDLE_SECONDS).
     """
     return {
         "SAIL_MODE": mode,
         "SAIL_CLUSTER__WORKER_INITIAL_COUNT": str(WORKERS),
         "SAIL_CLUSTER__WORKER_MAX_COUNT": str(WORKERS),
+        "SAIL_CLUSTER__WORKER_TASK_SLOTS": str(WORKER_TASK_SLOTS),
+        "SAIL_CLUSTER__WORKER_MAX_IDLE_TIME_SECS": str(WORKER_MAX_IDLE_SECONDS),
         "SAIL_CLUSTER__DRIVER_LISTEN_HOST": HOST,
         "SAIL_CLUSTER__WORKER_LISTEN_HOST": HOST,
         "SAIL_CATALOG__LIST": f'[{{name="{CATALOG}", type="hive_metastore", uris=["{HOST}:{metastore_port}"]}}]',

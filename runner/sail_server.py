@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+# Where the server and the metastore listen (runner/sail.py uses the same): loopback, this machine only.
 HOST = "127.0.0.1"
 
 

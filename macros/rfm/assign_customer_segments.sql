@@ -15,14 +15,7 @@
         customer_segment = scored.customer_segment,
         updated_at = current_timestamp,
         version = case when target.updated_at = current_timestamp then target.version else target.version + 1 end
-    from (
-        select
-            customers.customer_id,
-            coalesce(rfm.segment, 'unscored') as customer_segment
-        from {{ dim_customer }} as customers
-        left join ({{ customer_rfm_scores(fact_orders, dim_customer) }}) as rfm
-            on customers.customer_unique_id = rfm.customer_unique_id
-    ) as scored
+    from ({{ current_customer_segments(dim_customer, fact_orders) }}) as scored
     where
         target.customer_id = scored.customer_id
         and target.customer_segment is distinct from scored.customer_segment
@@ -33,14 +26,7 @@
     {#- One MERGE (Delta has no UPDATE ... FROM). Each statement has its own current_timestamp here, so the rows the
         merge wrote in this run are those updated since the run started. -#}
     merge into {{ dim_customer }} as target
-    using (
-        select
-            customers.customer_id,
-            coalesce(rfm.segment, 'unscored') as customer_segment
-        from {{ dim_customer }} as customers
-        left join ({{ customer_rfm_scores(fact_orders, dim_customer) }}) as rfm
-            on customers.customer_unique_id = rfm.customer_unique_id
-    ) as scored
+    using ({{ current_customer_segments(dim_customer, fact_orders) }}) as scored
         on target.customer_id = scored.customer_id
     when matched and not (target.customer_segment <=> scored.customer_segment) then update set
         customer_segment = scored.customer_segment,

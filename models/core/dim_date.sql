@@ -9,8 +9,7 @@ with
 
 days as (
 
-    {{ dbt_utils.date_spine(
-        datepart='day',
+    {{ date_days(
         start_date="cast('" ~ date_var('date_spine_start') ~ "' as date)",
         end_date="cast('" ~ date_var('date_spine_end') ~ "' as date)",
     ) }}

@@ -26,13 +26,15 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import NoReturn
 
 import psycopg
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 from psycopg import conninfo, sql
 
-from runner import database, pipeline
+from runner import database, pipeline, sail
+from runner.errors import EnvironmentProblem
 from runner.olist import BY_ENTITY
 from runner.settings import PROJECT_DIR, Settings
 
@@ -383,19 +385,32 @@ def screenshot(page: Page, name: str) -> Path:
 SHARED_DIR = PROJECT_DIR.parent / "shared"
 
 
+def unavailable(requirement: str, reason: str) -> NoReturn:
+    """Skip a test for want of something outside the project; fail it instead where ``OLIST_DW_REQUIRE_<requirement>``
+    is set (CI sets each, .ci/run), so that a missing browser, folder or runtime can not pass for a green run."""
+    variable = f"OLIST_DW_REQUIRE_{requirement}"
+    if os.environ.get(variable):
+        pytest.fail(f"{reason}, and {variable} requires it")
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
-    """``../shared``, or a skip saying it is absent; in CI (``OLIST_DW_REQUIRE_SHARED=1``, .ci/run) a failure.
-
-    Skipping keeps the suite usable in a clone outside the team; failing in CI keeps a missing folder from
-    passing for a green run.
-    """
+    """``../shared``, or a skip saying it is absent (a failure in CI): a clone outside the team has none."""
     if not SHARED_DIR.is_dir():
-        reason = f"{SHARED_DIR} is absent: the team's shared specs and data are not beside this clone"
-        if os.environ.get("OLIST_DW_REQUIRE_SHARED"):
-            pytest.fail(f"{reason}, and OLIST_DW_REQUIRE_SHARED requires them")
-        pytest.skip(reason)
+        unavailable("SHARED", f"{SHARED_DIR} is absent: the team's shared specs and data are not beside this clone")
     return SHARED_DIR
+
+
+@pytest.fixture(scope="session")
+def sail_ready() -> None:
+    """Java and the ``sail`` extra, which the local Sail cluster needs, or a skip saying which is missing (a
+    failure in CI): the runner's own checks decide, so a test skips for exactly the reasons ``sail start`` refuses."""
+    try:
+        sail.check_installation()
+        sail.java_executable()
+    except EnvironmentProblem as problem:
+        unavailable("SAIL", str(problem))
 
 
 @pytest.fixture(scope="session")
@@ -407,9 +422,7 @@ def browser() -> Iterator[Browser]:
     """
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
     if executable is None:
-        if os.environ.get("OLIST_DW_REQUIRE_BROWSER"):
-            pytest.fail("headless Chromium is required here but not installed (Debian: apt-get install chromium)")
-        pytest.skip("headless Chromium is not installed (Debian: apt-get install chromium)")
+        unavailable("BROWSER", "headless Chromium is not installed (Debian: apt-get install chromium)")
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
         yield chromium

@@ -21,6 +21,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import yaml
+from conftest import unavailable
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -295,10 +296,9 @@ def tls_capable_binaries() -> Path:
     """Debian's PostgreSQL (package ``postgresql``): the embedded wheel's server is built without TLS."""
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"), key=lambda path: int(path.parts[-3]))
     if not found:
-        message = "needs a PostgreSQL built with TLS (Debian's postgresql package); the embedded one has none"
-        if os.environ.get("OLIST_DW_REQUIRE_TLS_POSTGRES"):
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(
+            "TLS_POSTGRES", "needs a PostgreSQL built with TLS (Debian's postgresql package); the embedded one has none"
+        )
     return found[-1].parent
 
 

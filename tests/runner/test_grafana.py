@@ -9,7 +9,6 @@ kept here.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import unavailable
 from prometheus_client.parser import text_string_to_metric_families
 
 from runner import metrics
@@ -197,10 +197,7 @@ def test_every_expression_of_the_dashboard_is_promql_promtool_accepts(tmp_path: 
     """Each expression, its Grafana variables given values, as a recording rule ``promtool check rules`` parses."""
     promtool = shutil.which("promtool")
     if promtool is None:
-        reason = "promtool is not installed (Debian: apt-get install prometheus)"
-        if os.environ.get("OLIST_DW_REQUIRE_PROMETHEUS"):
-            pytest.fail(f"{reason}, and OLIST_DW_REQUIRE_PROMETHEUS requires it")
-        pytest.skip(reason)
+        unavailable("PROMETHEUS", "promtool is not installed (Debian: apt-get install prometheus)")
     rules = [
         {"record": f"olist_dw_dashboard:query_{index}", "expr": substituted(expression)}
         for index, (_, expression) in enumerate(expressions(load_dashboard()))

@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 import psycopg
 import pytest
 import yaml
+from conftest import unavailable
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.parser import text_string_to_metric_families
@@ -50,7 +51,6 @@ RULE_TESTS = DEPLOY / "olist-dw-alerts.test.yml"
 NODE_EXPORTER_DEFAULTS = DEPLOY / "prometheus-node-exporter.default"
 PUSHGATEWAY_DEFAULTS = DEPLOY / "prometheus-pushgateway.default"
 PACKAGES = "prometheus prometheus-pushgateway prometheus-node-exporter"
-REQUIRED = "OLIST_DW_REQUIRE_PROMETHEUS"
 
 OLIST = ("pipeline", PIPELINE)
 # Labels a series gets from where it was scraped or pushed, not from the runner.
@@ -63,10 +63,7 @@ def binary(name: str) -> str:
     """The path of a Debian-packaged Prometheus program: skip without it, or fail where it is required (CI)."""
     found = shutil.which(name)
     if found is None:
-        reason = f"{name} is not installed (Debian: apt-get install {PACKAGES})"
-        if os.environ.get(REQUIRED):
-            pytest.fail(f"{reason}; {REQUIRED} is set")
-        pytest.skip(reason)
+        unavailable("PROMETHEUS", f"{name} is not installed (Debian: apt-get install {PACKAGES})")
     return found
 
 

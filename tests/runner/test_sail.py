@@ -6,10 +6,8 @@ They need Java and the ``sail`` extra; without either they skip and say what is 
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -50,31 +48,6 @@ models:
     "models/first_orders.sql": "select 1 as order_id, 'delivered' as order_status\n",
     "models/second_orders.sql": "select order_id + 1 as order_id, order_status from {{ ref('first_orders') }}\n",
 }
-
-
-def sail_missing() -> str | None:
-    """Why the cluster cannot run here, or None."""
-    missing = []
-    for distribution in sail.SAIL_DISTRIBUTIONS:
-        try:
-            importlib.metadata.version(distribution)
-        except importlib.metadata.PackageNotFoundError:
-            missing.append(distribution)
-    if missing:
-        return f"the sail extra is not installed (missing {', '.join(missing)}): pip install -e '.[sail]'"
-    java_home = os.environ.get("JAVA_HOME")
-    if not (java_home and (Path(java_home) / "bin" / "java").is_file()) and shutil.which("java") is None:
-        return "Java is not installed (Debian: apt-get install openjdk-17-jre-headless)"
-    return None
-
-
-@pytest.fixture
-def sail_ready() -> None:
-    reason = sail_missing()
-    if reason is not None:
-        if os.environ.get("OLIST_DW_REQUIRE_SAIL"):
-            pytest.fail(f"{reason}, and OLIST_DW_REQUIRE_SAIL requires it")
-        pytest.skip(reason)
 
 
 def answers(port: int) -> bool:
