@@ -7,8 +7,8 @@ its rows then go to the Delta table ``raw.<entity>`` on Sail in one commit, numb
 id; the ledger's record of the file commits last, in PostgreSQL.
 
 A crash between the Delta commit and the ledger's leaves rows on Sail that the ledger does not know: the next load
-deletes them before it writes (``remove_unrecorded_rows``), and until then the models do not see them, as the
-base models read raw through the ledger's mirror on Sail, ``metadata.loaded_files`` (``mirror_loaded_files``).
+of that table deletes them before it writes (``remove_unrecorded_rows``), and until then the models do not see them,
+as the base models read raw through the ledger's mirror on Sail, ``metadata.loaded_files`` (``mirror_loaded_files``).
 
 The PostgreSQL tables of raw stay empty on this path: they define the layout the landing tables copy, and a
 column a file adds is added there first, as always, then to the Delta table.
@@ -119,24 +119,33 @@ def ensure_raw_table(spark: SparkSession, connection: psycopg.Connection, source
     return columns
 
 
-def remove_unrecorded_rows(spark: SparkSession, connection: psycopg.Connection) -> None:
-    """Delete the raw rows on Sail of a load that crashed after its Delta commit and before the ledger's: rows of a
-    batch this ledger opened whose file it has no record of. Rows of batches it never opened are left alone."""
-    opened = {str(row[0]) for row in connection.execute("select batch_id from metadata.load_batches")}
+def remove_unrecorded_rows(spark: SparkSession, connection: psycopg.Connection, source: SourceFile) -> None:
+    """Delete the rows on Sail of ``source``'s table that a load left after its Delta commit and before the ledger's
+    (killed, or failed between the two): rows of a batch this ledger opened and never finished well, of a file it has
+    no record of. Called under ``copy_file``'s lock on the table, so no other loader is between its two commits there;
+    a batch that succeeded recorded all of its files, so its rows are never looked at."""
+    unfinished = connection.execute(
+        "select cast(batch_id as text) from metadata.load_batches where status <> 'succeeded'"
+    ).fetchall()
+    if not unfinished:
+        return
     recorded = {
         (str(batch_id), file_name)
         for batch_id, file_name in connection.execute(
-            "select batch_id, file_name from metadata.loaded_files where rolled_back_at is null"
+            "select batch_id, file_name from metadata.loaded_files where entity = %s and rolled_back_at is null",
+            (source.entity,),
         )
     }
-    for source in SOURCE_FILES:
-        table = quoted("raw", source.entity)
-        for row in spark.sql(f"select distinct _batch_id, _source_file from {table}").collect():
-            if row["_batch_id"] in opened and (row["_batch_id"], row["_source_file"]) not in recorded:
-                spark.sql(
-                    f"delete from {table} where _batch_id = {literal(row['_batch_id'])}"
-                    f" and _source_file = {literal(row['_source_file'])}"
-                )
+    table = quoted("raw", source.entity)
+    batches = ", ".join(literal(batch_id) for (batch_id,) in unfinished)
+    for row in spark.sql(
+        f"select distinct _batch_id, _source_file from {table} where _batch_id in ({batches})"
+    ).collect():
+        if (row["_batch_id"], row["_source_file"]) not in recorded:
+            spark.sql(
+                f"delete from {table} where _batch_id = {literal(row['_batch_id'])}"
+                f" and _source_file = {literal(row['_source_file'])}"
+            )
 
 
 def literal(text: str) -> str:
@@ -177,6 +186,7 @@ def write_rows(
     if not copied.row_count:
         return copied
     file_columns = ensure_raw_table(spark, connection, source)
+    remove_unrecorded_rows(spark, connection, source)
     table = quoted("raw", source.entity)
     first_raw_id = spark.sql(f"select coalesce(max(_raw_id), 0) + 1 as next_id from {table}").first()["next_id"]
     with connection.cursor() as cursor:
@@ -239,7 +249,6 @@ def load_source(
     with session(settings) as spark:
         with database.connect(dsn) as connection:
             ensure_tables(spark, connection)
-            remove_unrecorded_rows(spark, connection)
         try:
             return load.load_source(settings, dsn, source_dir, on_file, write_rows=partial(write_rows, spark))
         finally:
