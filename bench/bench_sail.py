@@ -46,12 +46,18 @@ def engine_steps(settings: Settings, target: str, history_files: Path, day_files
     output, ``dev`` (PostgreSQL, as the runner writes it) or ``sail``."""
     loader = delta.load_source if target == "sail" else load.load_source
     dsn = pipeline.bootstrap(settings)
-    return {
-        "load history": timed(lambda: loader(settings, dsn, history_files)),
-        "build history": timed(lambda: dbt_build(settings, target, history.HISTORY)),
-        "load the day": timed(lambda: loader(settings, dsn, day_files)),
-        "build the day": timed(lambda: dbt_build(settings, target, history.DAY_WINDOW)),
+    steps: dict[str, Callable[[], object]] = {
+        "load history": lambda: loader(settings, dsn, history_files),
+        "build history": lambda: dbt_build(settings, target, history.HISTORY),
+        "load the day": lambda: loader(settings, dsn, day_files),
+        "build the day": lambda: dbt_build(settings, target, history.DAY_WINDOW),
     }
+    seconds = {}
+    for name, step in steps.items():
+        seconds[name] = timed(step)
+        # As it goes: a long run that stops later still leaves the figures it measured.
+        print(f"{target}: {name} {seconds[name]:.1f} s", file=sys.stderr, flush=True)
+    return seconds
 
 
 def dbt_build(settings: Settings, target: str, window: pipeline.Window) -> None:

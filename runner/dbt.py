@@ -334,7 +334,7 @@ def run_dbt(
     instead of invalidating the window builds'.
     """
     target_dir = target_dir or settings.target_dir
-    command = [executable("dbt-ol" if lineage else "dbt"), *arguments]
+    command = [*(lineage_wrapper(arguments) if lineage else [executable("dbt")]), *arguments]
     # dbt-ol reads the artefacts it turns into events from --target-path; it does not see DBT_TARGET_PATH.
     command += ["--target-path", str(target_dir)]
     if variables:
@@ -363,6 +363,13 @@ def run_dbt(
             f"`dbt {' '.join(arguments)}` failed (exit {completed.returncode}):\n{failure_summary(output)}"
         )
     return DbtResult(invocation_id=_invocation_id(target_dir), output=output)
+
+
+def lineage_wrapper(arguments: list[str]) -> list[str]:
+    """``dbt-ol``; for the ``sail`` target, the same wrapper taught dbt-sail's profile (runner/sail_lineage.py)."""
+    if "--target" in arguments and arguments[arguments.index("--target") + 1 :][:1] == ["sail"]:
+        return [sys.executable, "-m", "runner.sail_lineage"]
+    return [executable("dbt-ol")]
 
 
 TRANSIENT_SIGNS = (

@@ -4,7 +4,8 @@ A file loads onto Sail as it loads into PostgreSQL (runner/load.py): the same he
 same COPY parser and its errors naming file, line and column, the same ledger. The difference is where the rows
 land. COPY fills a temporary landing table made like ``raw.<entity>``, which dies with the file's transaction;
 its rows then go to the Delta table ``raw.<entity>`` on Sail in one commit, numbered on from the table's last raw
-id; the ledger's record of the file commits last, in PostgreSQL.
+id; the ledger's record of the file commits last, in PostgreSQL. A file too big for one Spark Connect message
+travels in pieces to the staging table ``landing.<entity>`` first (``staged_rows``).
 
 A crash between the Delta commit and the ledger's leaves rows on Sail that the ledger does not know: the next load
 of that table deletes them before it writes (``remove_unrecorded_rows``), and until then the models do not see them,
@@ -16,9 +17,12 @@ column a file adds is added there first, as always, then to the Delta table.
 
 from __future__ import annotations
 
+import itertools
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -26,12 +30,13 @@ from typing import TYPE_CHECKING, BinaryIO
 import psycopg
 from psycopg import sql
 
-from runner import database, faults, load, sail
+from runner import database, due, faults, load, sail
 from runner.errors import PipelineFailure, UsageError
 from runner.olist import SOURCE_FILES, SourceFile
 from runner.settings import Settings
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from pyspark.sql import SparkSession
 
 # raw's own columns after a file's: PostgreSQL's uuid and timestamptz are Spark's string and timestamp.
@@ -41,6 +46,11 @@ RAW_AUDIT_COLUMNS = (
     ("_loaded_at", "timestamp"),
     ("_raw_id", "bigint"),
 )
+# A file's rows on their way to raw (see staged_rows): raw's own columns but the load time, set by the insert.
+LANDING_AUDIT_COLUMNS = (("_batch_id", "string"), ("_source_file", "string"), ("_raw_id", "bigint"))
+# Rows per Arrow message to Sail: Spark Connect's client refuses a message over 128 MiB, and the rows of one
+# DataFrame made from local data travel as one message. 100,000 of the widest file's rows (reviews) take about 40.
+ROWS_PER_MESSAGE = 100_000
 # The ledger's record of each file, as the base models read it (source `runner.loaded_files`).
 LOADED_FILES_COLUMNS = (
     ("batch_id", "string"),
@@ -52,6 +62,13 @@ LOADED_FILES_COLUMNS = (
     ("first_raw_id", "bigint"),
     ("loaded_at", "timestamp"),
     ("rolled_back_at", "timestamp"),
+)
+
+# metadata.purchase_time's rule (the runner's migration 0006; the dbt macro spark__raw_purchase_time writes it out
+# the same way): the export's `YYYY-MM-DD[ HH:MM:SS[.ffffff]]`, an impossible date refused by try_cast.
+PURCHASE_TIME_PATTERN = (
+    "^[1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    "( ([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]([.][0-9]{1,6})?)?$"
 )
 
 
@@ -109,14 +126,19 @@ def ensure_raw_table(spark: SparkSession, connection: psycopg.Connection, source
     """``raw.<entity>`` on Sail with every file column PostgreSQL's has (text as string), plus raw's own; return
     the file columns."""
     columns = raw_columns(connection, source.entity)
-    table = quoted("raw", source.entity)
-    definition = _column_list([(column, "string") for column in columns] + list(RAW_AUDIT_COLUMNS))
-    spark.sql(f"create table if not exists {table} ({definition}) using delta")
-    present = {field.name for field in spark.table(table).schema.fields}
-    added = [column for column in columns if column not in present]
-    if added:
-        spark.sql(f"alter table {table} add columns ({_column_list([(column, 'string') for column in added])})")
+    definition = [(column, "string") for column in columns] + list(RAW_AUDIT_COLUMNS)
+    ensure_table(spark, quoted("raw", source.entity), definition)
     return columns
+
+
+def ensure_table(spark: SparkSession, table: str, columns: list[tuple[str, str]]) -> None:
+    """A Delta table with at least ``columns``: created when missing, given the columns it lacks (a file added
+    one since) at the end."""
+    spark.sql(f"create table if not exists {table} ({_column_list(columns)}) using delta")
+    present = {field.name for field in spark.table(table).schema.fields}
+    added = [(name, kind) for name, kind in columns if name not in present]
+    if added:
+        spark.sql(f"alter table {table} add columns ({_column_list(added)})")
 
 
 def remove_unrecorded_rows(spark: SparkSession, connection: psycopg.Connection, source: SourceFile) -> None:
@@ -174,8 +196,6 @@ def write_rows(
     ``copy_file`` locks PostgreSQL's ``raw.<entity>`` until the transaction ends, so two loaders of one table
     number their rows one after the other here too.
     """
-    import pyarrow as pa
-
     landing = sql.Identifier(f"landing_{source.entity}")
     connection.execute(
         sql.SQL(
@@ -189,30 +209,60 @@ def write_rows(
     remove_unrecorded_rows(spark, connection, source)
     table = quoted("raw", source.entity)
     first_raw_id = spark.sql(f"select coalesce(max(_raw_id), 0) + 1 as next_id from {table}").first()["next_id"]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            sql.SQL(
-                "select {columns}, cast(_batch_id as text), _source_file, _raw_id - %s + %s"
-                " from {landing} order by _raw_id"
-            ).format(columns=sql.SQL(", ").join(sql.Identifier(column) for column in file_columns), landing=landing),
-            (copied.first_raw_id, first_raw_id),
-        )
-        names = [*file_columns, "_batch_id", "_source_file", "_raw_id"]
-        values = list(zip(*cursor.fetchall(), strict=True))
-    arrow = pa.table(
-        {
-            name: pa.array(column, pa.int64() if name == "_raw_id" else pa.string())
-            for name, column in zip(names, values, strict=True)
-        }
+    query = sql.SQL(
+        "select {columns}, cast(_batch_id as text), _source_file, _raw_id - {landed} + {numbered}"
+        " from {landing} order by _raw_id"
+    ).format(
+        columns=sql.SQL(", ").join(sql.Identifier(column) for column in file_columns),
+        landed=sql.Literal(copied.first_raw_id),
+        numbered=sql.Literal(first_raw_id),
+        landing=landing,
     )
-    spark.createDataFrame(arrow).createOrReplaceTempView(f"landing_{source.entity}")
+    rows = staged_rows(spark, source, file_columns, arrow_pieces(connection, query, file_columns))
     selected = ", ".join(quoted(name) for name in [*file_columns, "_batch_id", "_source_file"])
     spark.sql(
         f"insert into {table} ({selected}, `_loaded_at`, `_raw_id`)"
-        f" select {selected}, current_timestamp(), `_raw_id` from landing_{source.entity}"
+        f" select {selected}, current_timestamp(), `_raw_id` from {rows}"
     )
     faults.checkpoint("load.delta")
     return load.CopiedRows(copied.row_count, first_raw_id, copied.byte_count)
+
+
+def arrow_pieces(connection: psycopg.Connection, query: sql.Composed, file_columns: list[str]) -> Iterator[pa.Table]:
+    """The landed rows, read with a server-side cursor, as Arrow tables of at most ROWS_PER_MESSAGE rows each."""
+    import pyarrow as pa
+
+    names = [*file_columns, "_batch_id", "_source_file", "_raw_id"]
+    with connection.cursor(name="landed_rows") as cursor:
+        cursor.execute(query)
+        while rows := cursor.fetchmany(ROWS_PER_MESSAGE):
+            yield pa.table(
+                {
+                    name: pa.array(column, pa.int64() if name == "_raw_id" else pa.string())
+                    for name, column in zip(names, zip(*rows, strict=True), strict=True)
+                }
+            )
+
+
+def staged_rows(spark: SparkSession, source: SourceFile, file_columns: list[str], pieces: Iterator[pa.Table]) -> str:
+    """Where the insert into raw reads a file's rows: a temporary view of them when they travel in one message;
+    else the Delta table ``landing.<entity>``, emptied, then filled one message at a time (the models never read
+    it), so that raw still takes the whole file in one commit."""
+    view = f"landing_{source.entity}"
+    first = next(pieces)
+    second = next(pieces, None)
+    if second is None:
+        spark.createDataFrame(first).createOrReplaceTempView(view)
+        return view
+    staging = quoted("landing", source.entity)
+    spark.sql("create schema if not exists landing")
+    ensure_table(spark, staging, [(column, "string") for column in file_columns] + list(LANDING_AUDIT_COLUMNS))
+    spark.sql(f"delete from {staging}")
+    names = ", ".join(quoted(name) for name in [*file_columns, *(name for name, _ in LANDING_AUDIT_COLUMNS)])
+    for piece in itertools.chain([first, second], pieces):
+        spark.createDataFrame(piece).createOrReplaceTempView(view)
+        spark.sql(f"insert into {staging} ({names}) select {names} from {view}")
+    return staging
 
 
 def mirror_loaded_files(spark: SparkSession, connection: psycopg.Connection) -> None:
@@ -246,6 +296,7 @@ def load_source(
 ) -> load.LoadReport:
     """``runner load`` onto Sail (``dsn``: the bootstrapped ledger): the folder loaded as ``load.load_source``
     loads it, each file's rows written to Delta; then the ledger is mirrored there, also after a file failed."""
+    settings = replace(settings, target="sail")  # whoever calls, the rows land on Sail (and lineage says so)
     with session(settings) as spark:
         with database.connect(dsn) as connection:
             ensure_tables(spark, connection)
@@ -254,3 +305,95 @@ def load_source(
         finally:
             with database.connect(dsn) as connection:
                 mirror_loaded_files(spark, connection)
+
+
+def purchase_time(column: str) -> str:
+    """A raw purchase time as a Spark timestamp, null when it is not one (see PURCHASE_TIME_PATTERN)."""
+    return f"case when {column} rlike {literal(PURCHASE_TIME_PATTERN)} then try_cast({column} as timestamp) end"
+
+
+def timestamp(value: datetime) -> str:
+    """A Spark timestamp literal."""
+    return f"timestamp {literal(value.isoformat(sep=' '))}"
+
+
+@dataclass(frozen=True)
+class SailRaw:
+    """Planning's reads of the raw Delta tables on Sail (see due.Raw): the queries of due.PostgresRaw, in Spark SQL.
+
+    Rows a crashed load left (see remove_unrecorded_rows) can be read here until the next load of their table
+    removes them: at worst they make a window due that did not need to be, never one missed.
+    """
+
+    spark: SparkSession
+
+    def placements(
+        self, entity: str, first_raw_id: int, last_raw_id: int, calendar_start: datetime, upper: datetime
+    ) -> list[due.Placement]:
+        purchased = purchase_time("orders.order_purchase_timestamp")
+        plausible = f"{purchased} >= {timestamp(calendar_start)} and {purchased} < {timestamp(upper)}"
+        key = "customer_id" if entity == "customers" else "order_id"
+        file_rows = f"select {key} from {quoted('raw', entity)} where _raw_id between {first_raw_id} and {last_raw_id}"
+        touched = (
+            "select distinct orders.order_id from raw.orders as orders"
+            " join file_rows on file_rows.customer_id = orders.customer_id"
+            if entity == "customers"
+            else "select distinct order_id from file_rows"
+        )
+        rows = self.spark.sql(
+            f"""
+            with file_rows as ({file_rows}),
+            touched as ({touched}),
+            purchases as (
+                select {purchased} as purchased_at
+                from raw.orders as orders
+                where orders.order_id in (select order_id from touched) and {plausible}
+            ),
+            placed as (
+                select cast(purchased_at as date) as purchase_day, min(purchased_at) as first_purchased_at,
+                    max(purchased_at) as last_purchased_at
+                from purchases
+                group by cast(purchased_at as date)
+            ),
+            unplaced as (
+                select count(*) as row_count
+                from file_rows
+                left anti join (select {key} from raw.orders as orders where {plausible}) as plausible_orders
+                    on plausible_orders.{key} = file_rows.{key}
+            )
+            select purchase_day, first_purchased_at, last_purchased_at from placed
+            union all
+            select cast(null as date), cast(null as timestamp), cast(null as timestamp)
+            from unplaced where row_count > 0
+            """
+        ).collect()
+        return [(row[0], row[1], row[2]) for row in rows]
+
+    def purchase_range(self, start: datetime, end: datetime) -> tuple[datetime | None, datetime | None]:
+        purchased = purchase_time("order_purchase_timestamp")
+        row = self.spark.sql(
+            f"select min(purchased_at), max(purchased_at) from (select {purchased} as purchased_at from raw.orders)"
+            f" where purchased_at >= {timestamp(start)} and purchased_at < {timestamp(end)}"
+        ).first()
+        return (row[0], row[1]) if row else (None, None)
+
+
+def window_row_counts(
+    spark: SparkSession, windows: Sequence[tuple[datetime, datetime]], tables: dict[str, tuple[str, str, str]]
+) -> list[dict[str, int]]:
+    """Rows per layer of each window on Sail (pipeline.window_row_counts' figures), in one query: raw orders
+    loaded for it, then what staging and core hold of it. ``tables``: each count's schema, table and window
+    column."""
+    counted = [("loaded_orders", "raw", "orders", purchase_time("order_purchase_timestamp"))] + [
+        (name, schema, table, quoted(column)) for name, (schema, table, column) in tables.items()
+    ]
+    parts = [
+        f"select {literal(name)} as counted, {index} as window_index, count(*) as row_count"
+        f" from {quoted(schema, table)} where {column} >= {timestamp(start)} and {column} < {timestamp(end)}"
+        for name, schema, table, column in counted
+        for index, (start, end) in enumerate(windows)
+    ]
+    counts: list[dict[str, int]] = [{} for _ in windows]
+    for row in spark.sql(" union all ".join(parts)).collect():
+        counts[row["window_index"]][row["counted"]] = row["row_count"]
+    return counts

@@ -6,6 +6,7 @@ nothing (no window is due).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 
 from runner import database, generate, load, pipeline, status
@@ -30,6 +31,7 @@ def run(
 
     ``dirty`` is the rate of the real export's quirks and, as much, of rows breaking a row rule (quarantined).
     """
+    settings = replace(settings, target="postgres")  # the demo is PostgreSQL's, whatever OLIST_DW_TARGET says
     data_dir = settings.home / ("demo-data-dirty" if dirty else "demo-data")
     generate.generate(generate.GenerateOptions(data_dir, orders, START, DAYS, seed, dirty, malformed=dirty))
     report = load.load_source(settings, dsn, data_dir, on_file=observer.file_loaded)

@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from typing import Protocol
 
 import psycopg
 import yaml
@@ -29,6 +30,8 @@ from runner.settings import PIPELINE
 # A purchase time later than the database's clock by more than this is a typo, not an order.
 FUTURE_TOLERANCE = timedelta(days=1)
 WINDOWED_CHILDREN = ("order_items", "order_payments", "order_reviews")
+# The entities whose rows are placed by the purchase time of the orders they name; any other file is reference data.
+PLACED_BY_ORDER = ("orders", "customers", *WINDOWED_CHILDREN)
 ROLLED_BACK = "BatchRolledBack"
 
 
@@ -90,12 +93,62 @@ class Run:
     error_message: str | None
 
 
-def place_new_files(connection: psycopg.Connection, calendar: Calendar) -> int:
+Placement = tuple[date | None, datetime | None, datetime | None]
+
+
+class Raw(Protocol):
+    """Where the loaded rows are, as planning reads them: PostgreSQL's raw schema (``PostgresRaw``), or the Delta
+    tables of a warehouse on Sail (``runner.delta.SailRaw``). The ledger is in PostgreSQL either way."""
+
+    def placements(
+        self, entity: str, first_raw_id: int, last_raw_id: int, calendar_start: datetime, upper: datetime
+    ) -> list[Placement]:
+        """One file's placements: (purchase day, first and last purchase time) per day its rows touch, and
+        (None, None, None) when some of its rows touch no plausible purchase."""
+        ...
+
+    def purchase_range(self, start: datetime, end: datetime) -> tuple[datetime | None, datetime | None]:
+        """The first and last purchase time of the raw orders in ``[start, end)``."""
+        ...
+
+
+@dataclass(frozen=True)
+class PostgresRaw:
+    """Planning's reads of PostgreSQL's raw tables (see Raw)."""
+
+    connection: psycopg.Connection
+
+    def placements(
+        self, entity: str, first_raw_id: int, last_raw_id: int, calendar_start: datetime, upper: datetime
+    ) -> list[Placement]:
+        return self.connection.execute(
+            placement_query(entity),
+            {
+                "first_raw_id": first_raw_id,
+                "last_raw_id": last_raw_id,
+                "calendar_start": calendar_start,
+                "upper": upper,
+            },
+        ).fetchall()
+
+    def purchase_range(self, start: datetime, end: datetime) -> tuple[datetime | None, datetime | None]:
+        first, last = self.connection.execute(
+            "select min(metadata.purchase_time(order_purchase_timestamp)),"
+            " max(metadata.purchase_time(order_purchase_timestamp))"
+            " from raw.orders where metadata.purchase_time(order_purchase_timestamp) >= %s"
+            " and metadata.purchase_time(order_purchase_timestamp) < %s",
+            (start, end),
+        ).fetchone()
+        return first, last
+
+
+def place_new_files(connection: psycopg.Connection, calendar: Calendar, raw: Raw | None = None) -> int:
     """Work out where the rows of each file not placed yet land; one transaction per file, safe to run at once.
 
     Each file's rows are found by their raw ids (a file's rows have consecutive ids, and a BRIN index on them
     keeps this proportional to the file), the orders they touch by key, and every load of those orders by key.
     """
+    raw = raw or PostgresRaw(connection)
     pending = connection.execute(
         "select batch_id, file_name, entity, first_raw_id, row_count from metadata.loaded_files"
         " where placed_at is null and rolled_back_at is null order by loaded_at"
@@ -108,36 +161,32 @@ def place_new_files(connection: psycopg.Connection, calendar: Calendar) -> int:
                 " where batch_id = %s and file_name = %s and placed_at is null",
                 (batch_id, file_name),
             ).rowcount
-            if claimed and row_count and first_raw_id is not None:
-                connection.execute(
-                    placement_query(entity),
-                    {
-                        "batch_id": batch_id,
-                        "file_name": file_name,
-                        "first_raw_id": first_raw_id,
-                        "last_raw_id": first_raw_id + row_count - 1,
-                        "calendar_start": calendar.start,
-                        "upper": upper,
-                    },
+            if not (claimed and row_count and first_raw_id is not None):
+                continue
+            if entity in PLACED_BY_ORDER:
+                found = raw.placements(entity, first_raw_id, first_raw_id + row_count - 1, calendar.start, upper)
+            else:
+                # Reference data (products, sellers, places, category names): every window rebuilds it.
+                found = [(None, None, None)]
+            with connection.cursor() as cursor:
+                cursor.executemany(
+                    "insert into metadata.file_placements"
+                    " (batch_id, file_name, purchase_day, first_purchased_at, last_purchased_at)"
+                    " values (%s, %s, %s, %s, %s)",
+                    [(batch_id, file_name, *placement) for placement in found],
                 )
     return len(pending)
 
 
 def placement_query(entity: str) -> sql.Composed:
-    """The insert of one file's placements: its purchase days, plus a day-less row when some rows have none."""
+    """One orders or order-child file's placements: its purchase days, plus a day-less row when some rows have
+    none (see Raw.placements)."""
     plausible = sql.SQL(
         "metadata.purchase_time(orders.order_purchase_timestamp) >= %(calendar_start)s"
         " and metadata.purchase_time(orders.order_purchase_timestamp) < %(upper)s"
     )
     file_rows = sql.SQL("select {key} from raw.{table} where _raw_id between %(first_raw_id)s and %(last_raw_id)s")
-    if entity == "orders" or entity in WINDOWED_CHILDREN:
-        rows = file_rows.format(key=sql.Identifier("order_id"), table=sql.Identifier(entity))
-        touched = sql.SQL("select distinct order_id from file_rows")
-        unplaced = sql.SQL(
-            "select from file_rows where not exists ("
-            " select from raw.orders as orders where orders.order_id = file_rows.order_id and {plausible})"
-        ).format(plausible=plausible)
-    elif entity == "customers":
+    if entity == "customers":
         rows = file_rows.format(key=sql.Identifier("customer_id"), table=sql.Identifier(entity))
         touched = sql.SQL(
             "select distinct orders.order_id from raw.orders as orders"
@@ -148,10 +197,12 @@ def placement_query(entity: str) -> sql.Composed:
             " select from raw.orders as orders where orders.customer_id = file_rows.customer_id and {plausible})"
         ).format(plausible=plausible)
     else:
-        # Reference data (products, sellers, places, category names): every window rebuilds it.
-        return sql.SQL(
-            "insert into metadata.file_placements (batch_id, file_name) values (%(batch_id)s, %(file_name)s)"
-        )
+        rows = file_rows.format(key=sql.Identifier("order_id"), table=sql.Identifier(entity))
+        touched = sql.SQL("select distinct order_id from file_rows")
+        unplaced = sql.SQL(
+            "select from file_rows where not exists ("
+            " select from raw.orders as orders where orders.order_id = file_rows.order_id and {plausible})"
+        ).format(plausible=plausible)
     return sql.SQL(
         """
         with file_rows as ({rows}),
@@ -161,12 +212,11 @@ def placement_query(entity: str) -> sql.Composed:
             from raw.orders as orders
             where orders.order_id in (select order_id from touched) and {plausible}
         )
-        insert into metadata.file_placements (batch_id, file_name, purchase_day, first_purchased_at, last_purchased_at)
-        select %(batch_id)s, %(file_name)s, cast(purchased_at as date), min(purchased_at), max(purchased_at)
+        select cast(purchased_at as date), min(purchased_at), max(purchased_at)
         from purchases
         group by cast(purchased_at as date)
         union all
-        select %(batch_id)s, %(file_name)s, null, null, null
+        select null, null, null
         where exists ({unplaced})
         """
     ).format(rows=rows, touched=touched, unplaced=unplaced, plausible=plausible)
@@ -287,12 +337,15 @@ def judge_windows(
     return due
 
 
-def due_windows(connection: psycopg.Connection, calendar: Calendar, fingerprint: str) -> list[DueWindow]:
+def due_windows(
+    connection: psycopg.Connection, calendar: Calendar, fingerprint: str, raw: Raw | None = None
+) -> list[DueWindow]:
     """Every window due, oldest first: the ledger's windows that are stale, and loaded data no window covers.
 
     A window inside another due one is left out: building the larger one builds it too.
     """
-    place_new_files(connection, calendar)
+    raw = raw or PostgresRaw(connection)
+    place_new_files(connection, calendar, raw)
     runs = ledger_runs(connection)
     spans = sorted({run.span for run in runs}, key=lambda span: (span.start, span.end))
     verdicts = [(span, *judge(runs, span, fingerprint, never_built="")) for span in spans]
@@ -305,7 +358,7 @@ def due_windows(connection: psycopg.Connection, calendar: Calendar, fingerprint:
         reasons += [f"new batch {batch_id}" for batch_id in missed.get(span, [])]
         if reasons:
             due.append(DueWindow(span, reasons))
-    due += never_built(connection, calendar, [run.span for run in runs if run.status == "succeeded"])
+    due += never_built(connection, calendar, [run.span for run in runs if run.status == "succeeded"], raw)
     merged: dict[Span, DueWindow] = {}
     for window in due:
         merged.setdefault(window.span, DueWindow(window.span)).reasons.extend(window.reasons)
@@ -326,12 +379,15 @@ def covered(spans: list[Span]) -> list[Span]:
     return merged
 
 
-def never_built(connection: psycopg.Connection, calendar: Calendar, built: list[Span]) -> list[DueWindow]:
+def never_built(
+    connection: psycopg.Connection, calendar: Calendar, built: list[Span], raw: Raw | None = None
+) -> list[DueWindow]:
     """Loaded data outside every succeeded window, as windows that close the gaps around what is built.
 
     Before the first built window: from the day of the first such purchase; between two: the whole gap; after
     the last: to the end of the day of the newest plausible purchase.
     """
+    raw = raw or PostgresRaw(connection)
     upper = calendar.upper(connection)
     done = covered(built)
     bounds = [calendar.start, *[edge for span in done for edge in (span.start, span.end)], upper]
@@ -340,14 +396,8 @@ def never_built(connection: psycopg.Connection, calendar: Calendar, built: list[
         gap = Span(bounds[index], bounds[index + 1])
         if gap.end <= gap.start:
             continue
-        first, last = connection.execute(
-            "select min(metadata.purchase_time(order_purchase_timestamp)),"
-            " max(metadata.purchase_time(order_purchase_timestamp))"
-            " from raw.orders where metadata.purchase_time(order_purchase_timestamp) >= %s"
-            " and metadata.purchase_time(order_purchase_timestamp) < %s",
-            (gap.start, gap.end),
-        ).fetchone()
-        if first is None:
+        first, last = raw.purchase_range(gap.start, gap.end)
+        if first is None or last is None:
             continue
         start = gap.start if index > 0 else datetime.combine(first.date(), time())
         end = gap.end if index + 2 < len(bounds) else datetime.combine(last.date() + timedelta(days=1), time())
@@ -355,21 +405,18 @@ def never_built(connection: psycopg.Connection, calendar: Calendar, built: list[
     return due
 
 
-def end_of_data(connection: psycopg.Connection, calendar: Calendar) -> datetime | None:
+def end_of_data(connection: psycopg.Connection, calendar: Calendar, raw: Raw | None = None) -> datetime | None:
     """The end of the day of the newest plausible purchase loaded; None before anything was loaded."""
-    newest = connection.execute(
-        "select max(metadata.purchase_time(order_purchase_timestamp)) from raw.orders"
-        " where metadata.purchase_time(order_purchase_timestamp) >= %s"
-        " and metadata.purchase_time(order_purchase_timestamp) < %s",
-        (calendar.start, calendar.upper(connection)),
-    ).fetchone()[0]
+    _, newest = (raw or PostgresRaw(connection)).purchase_range(calendar.start, calendar.upper(connection))
     return None if newest is None else datetime.combine(newest.date() + timedelta(days=1), time())
 
 
-def watermark(connection: psycopg.Connection, calendar: Calendar, fingerprint: str) -> datetime | None:
+def watermark(
+    connection: psycopg.Connection, calendar: Calendar, fingerprint: str, raw: Raw | None = None
+) -> datetime | None:
     """How far the warehouse is complete: the start of the first due window, at most the end of the data."""
-    end = end_of_data(connection, calendar)
+    end = end_of_data(connection, calendar, raw)
     if end is None:
         return None
-    due = due_windows(connection, calendar, fingerprint)
+    due = due_windows(connection, calendar, fingerprint, raw)
     return min([end, *(window.span.start for window in due)])

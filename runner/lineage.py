@@ -36,7 +36,7 @@ from openlineage.client.facet_v2 import (
 )
 from openlineage.client.transport.file import FileConfig, FileTransport
 
-from runner import database
+from runner import database, sail
 from runner.observability import log
 from runner.settings import Settings
 
@@ -84,8 +84,13 @@ def namespace() -> str:
     return os.environ.get("OPENLINEAGE_NAMESPACE", "olist_dw")
 
 
-def table_dataset(dsn: str, table: str) -> tuple[str, str]:
-    """(namespace, name) of a table as dbt-ol names it."""
+def table_dataset(settings: Settings, dsn: str, table: str) -> tuple[str, str]:
+    """(namespace, name) of a table as dbt-ol names it: PostgreSQL's, or on the ``sail`` target the Spark
+    Connect server's (see runner/sail_lineage.py)."""
+    endpoint = sail.endpoint(settings) if settings.target == "sail" else None
+    if endpoint is not None:
+        host, port = endpoint
+        return f"spark://{host}:{port}", table
     target = database.profile_target(dsn)
     return f"postgres://{target['host']}:{target['port']}", f"{target['dbname']}.{table}"
 
@@ -169,7 +174,7 @@ def _log_lost(event: RunEvent, error: Exception) -> None:
 def emit_file_loaded(settings: Settings, dsn: str, path: Path, table: str, row_count: int) -> None:
     """START and COMPLETE of one file's load: the CSV file in, the raw table (with its new rows) out."""
     run_id = uuid.uuid4()
-    table_namespace, table_name = table_dataset(dsn, table)
+    table_namespace, table_name = table_dataset(settings, dsn, table)
     inputs = [InputDataset(namespace=f"file://{socket.gethostname()}", name=str(path.resolve()))]
     outputs = [
         OutputDataset(
@@ -193,8 +198,8 @@ def emit_file_loaded(settings: Settings, dsn: str, path: Path, table: str, row_c
 
 def emit_mart_published(settings: Settings, dsn: str, mart: str, parents: list[str], runner_run_id: uuid.UUID) -> None:
     """A mart refreshed by the runner's publish: its core tables in, the mart out, as a child of the window run."""
-    inputs = [InputDataset(*table_dataset(dsn, parent)) for parent in parents]
-    outputs = [OutputDataset(*table_dataset(dsn, mart))]
+    inputs = [InputDataset(*table_dataset(settings, dsn, parent)) for parent in parents]
+    outputs = [OutputDataset(*table_dataset(settings, dsn, mart))]
     run_id = uuid.uuid4()
     _send(
         settings,
@@ -251,7 +256,7 @@ def emit_exposures(settings: Settings, dsn: str, consumers: list[Exposure], runn
             job_facets["documentation"] = documentation_job.DocumentationJobFacet(description=exposure.description)
         if exposure.owner:
             job_facets["ownership"] = ownership_job.OwnershipJobFacet(owners=[ownership_job.Owner(name=exposure.owner)])
-        inputs = [InputDataset(*table_dataset(dsn, table)) for table in exposure.tables]
+        inputs = [InputDataset(*table_dataset(settings, dsn, table)) for table in exposure.tables]
         run_id = uuid.uuid4()
         events += [
             _event(

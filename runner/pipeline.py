@@ -14,18 +14,19 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from datetime import time as time_of_day
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 import tenacity
 from openlineage.client.event_v2 import RunState
 from psycopg import sql
 
-from runner import database, dbt, due, faults, ledger, lineage, load, lock, marts, quarantine
+from runner import database, dbt, delta, due, faults, ledger, lineage, load, lock, marts, quarantine, sail_marts
 from runner.errors import (
     DataQualityStop,
     PipelineFailure,
@@ -36,6 +37,9 @@ from runner.errors import (
 )
 from runner.observability import log, stage
 from runner.settings import PIPELINE, PROJECT_DIR, Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 WINDOW_SEPARATOR = ".."
 # The runner builds everything but the marts with dbt, then refreshes and checks the marts itself, in the same
@@ -148,6 +152,7 @@ def plan_backfill(
     *,
     restate: bool = False,
     fingerprint: str | None = None,
+    raw: due.Raw | None = None,
 ) -> list[list[Window]]:
     """The windows of a range that are due (all with ``restate``), in groups built with one dbt invocation each.
 
@@ -158,19 +163,31 @@ def plan_backfill(
     candidates = split(window, step)
     if restate:
         return contiguous_groups(candidates)
-    found = due_among(connection, candidates, fingerprint)
+    found = due_among(connection, candidates, fingerprint, raw)
     return contiguous_groups([Window(item.span.start, item.span.end) for item in found])
 
 
-def due_among(connection: psycopg.Connection, windows: list[Window], fingerprint: str | None) -> list[due.DueWindow]:
+def due_among(
+    connection: psycopg.Connection, windows: list[Window], fingerprint: str | None, raw: due.Raw | None = None
+) -> list[due.DueWindow]:
     """Which of the windows asked for are due, and why."""
-    due.place_new_files(connection, due.Calendar.of_project(PROJECT_DIR))
+    due.place_new_files(connection, due.Calendar.of_project(PROJECT_DIR), raw)
     return due.judge_windows(connection, [window.span for window in windows], fingerprint)
 
 
-def due_windows(connection: psycopg.Connection, fingerprint: str) -> list[due.DueWindow]:
+def due_windows(connection: psycopg.Connection, fingerprint: str, raw: due.Raw | None = None) -> list[due.DueWindow]:
     """Every due window, oldest first (see runner/due.py)."""
-    return due.due_windows(connection, due.Calendar.of_project(PROJECT_DIR), fingerprint)
+    return due.due_windows(connection, due.Calendar.of_project(PROJECT_DIR), fingerprint, raw)
+
+
+@contextmanager
+def raw_reader(settings: Settings, connection: psycopg.Connection) -> Iterator[due.Raw]:
+    """Where planning reads the loaded rows: raw in PostgreSQL, or on Sail for the ``sail`` target."""
+    if settings.target == "sail":
+        with delta.session(settings) as spark:
+            yield delta.SailRaw(spark)
+    else:
+        yield due.PostgresRaw(connection)
 
 
 def contiguous_groups(windows: list[Window]) -> list[list[Window]]:
@@ -227,6 +244,12 @@ def run_windows(settings: Settings, dsn: str, windows: list[Window], *, wait: bo
         if abandoned:
             log.warning("windows of a runner that died marked failed", windows=abandoned)
         dbt.ensure_packages(settings)
+        if settings.target == "sail":
+            with delta.session(settings) as spark:
+                delta.ensure_tables(spark, connection)
+                # The base models read the ledger there: current after a rollback in PostgreSQL too.
+                delta.mirror_loaded_files(spark, connection)
+                return build_and_publish(settings, dsn, connection, windows, spark)
         return build_and_publish(settings, dsn, connection, windows)
 
 
@@ -272,13 +295,13 @@ def plan_due(
     """What is due among the windows asked for, or anywhere (None), cut by ``step`` (for windows found anywhere);
     with ``force``, every window asked for."""
     fingerprint = dbt.project_fingerprint(settings.project_dir)
-    with database.connect(dsn) as connection:
+    with database.connect(dsn) as connection, raw_reader(settings, connection) as raw:
         if asked is None:
-            found = due_windows(connection, fingerprint)
+            found = due_windows(connection, fingerprint, raw)
         elif force:
             found = [due.DueWindow(window.span, ["--force"]) for window in asked]
         else:
-            found = due_among(connection, asked, fingerprint)
+            found = due_among(connection, asked, fingerprint, raw)
     due_spans = {item.span for item in found}
     windows = [
         piece for item in found for piece in split(Window(item.span.start, item.span.end), None if asked else step)
@@ -317,9 +340,14 @@ def backfill(
     observer: Observer = QUIET,
 ) -> list[RunResult]:
     """``runner backfill``: build the due windows of a range, cut by ``step`` (all of them with ``restate``)."""
-    with database.connect(dsn) as connection:
+    with database.connect(dsn) as connection, raw_reader(settings, connection) as raw:
         groups = plan_backfill(
-            connection, window, step, restate=restate, fingerprint=dbt.project_fingerprint(settings.project_dir)
+            connection,
+            window,
+            step,
+            restate=restate,
+            fingerprint=dbt.project_fingerprint(settings.project_dir),
+            raw=raw,
         )
     observer.backfill_planned(window, step, groups)
     return run_groups(settings, dsn, groups, wait=wait, observer=observer)
@@ -338,7 +366,7 @@ def run_group(
     """Build contiguous windows (see run_windows) as the stage ``run``; then, stopped or not, tell what the build
     added to the quarantine, and the windows built."""
     with (
-        watch_quarantine(dsn, observer),
+        watch_quarantine(dsn, observer) if settings.target == "postgres" else nullcontext(),
         stage("run", windows=len(windows), first=str(windows[0]), last=str(windows[-1])) as fields,
     ):
         results = run_windows(settings, dsn, windows, wait=wait)
@@ -372,25 +400,41 @@ def watch_quarantine(dsn: str, observer: Observer) -> Iterator[None]:
 def deploy_marts(
     settings: Settings, dsn: str, *, keep_for: timedelta, force: bool = False, wait: bool = False
 ) -> marts.Publication:
-    """``runner publish``: deploy the checked-out mart models blue/green (see marts.deploy), as the stage
-    ``publish``, holding the pipeline's lock so that no window run refreshes the marts meanwhile."""
+    """``runner publish``: deploy the checked-out mart models blue/green (see marts.deploy; on Sail, a new version:
+    sail_marts.publish), as the stage ``publish``, holding the pipeline's lock so that no window run refreshes the
+    marts meanwhile."""
     with lock.pipeline_lock(dsn, PIPELINE, wait=wait), database.connect(dsn) as connection:
         dbt.ensure_packages(settings)
         with stage("publish"):
+            if settings.target == "sail":
+                with delta.session(settings) as spark:
+                    return sail_marts.publish(settings, dsn, connection, spark)
             return marts.deploy(settings, dsn, connection, keep_for=keep_for, force=force)
 
 
-def roll_back_marts(dsn: str, *, wait: bool = False) -> marts.Publication:
-    """``runner publish --rollback``: readers back on the previous mart version (see marts.rollback), holding the
-    pipeline's lock."""
+def roll_back_marts(settings: Settings, dsn: str, *, wait: bool = False) -> marts.Publication:
+    """``runner publish --rollback``: readers back on the previous mart version (see marts.rollback; on Sail,
+    sail_marts.roll_back), holding the pipeline's lock."""
     with lock.pipeline_lock(dsn, PIPELINE, wait=wait), database.connect(dsn) as connection:
+        if settings.target == "sail":
+            dbt.ensure_packages(settings)
+            with delta.session(settings) as spark:
+                return sail_marts.roll_back(settings, dsn, connection, spark)
         return marts.rollback(connection)
 
 
 def build_and_publish(
-    settings: Settings, dsn: str, connection: psycopg.Connection, windows: list[Window]
+    settings: Settings,
+    dsn: str,
+    connection: psycopg.Connection,
+    windows: list[Window],
+    spark: SparkSession | None = None,
 ) -> list[RunResult]:
-    """One group of contiguous windows under the caller's lock; split in halves on a resource failure."""
+    """One group of contiguous windows under the caller's lock; split in halves on a resource failure.
+
+    With ``spark`` (the ``sail`` target) dbt builds on Sail, the marts included, as a new mart version that dbt
+    publishes itself (see sail_marts), and the runner records it with the windows.
+    """
     span = Window(windows[0].start, windows[-1].end)
     runner_run_id = uuid.uuid4()
     fingerprint = dbt.project_fingerprint(settings.project_dir)
@@ -407,8 +451,13 @@ def build_and_publish(
     # the others skip all three, which cost a third of a window's build and change only with the project.
     version = dbt.project_fingerprint(settings.project_dir, data_only=False)
     deployed = ledger.is_deployed(connection, version)
-    excludes = WINDOW_BUILD_EXCLUDES if deployed else MART_MODELS_AND_DATA_TESTS
     run_settings = {**build_settings(settings, span), "OLIST_DW_SKIP_ARTIFACTS_UPLOAD": str(deployed).lower()}
+    if spark is None:
+        arguments = ["build", "--exclude", *(WINDOW_BUILD_EXCLUDES if deployed else MART_MODELS_AND_DATA_TESTS)]
+    else:
+        mart_version = sail_marts.start_version(connection, fingerprint)
+        arguments = ["build", "--target", "sail", *(["--exclude", *ONCE_PER_PROJECT_VERSION] if deployed else [])]
+        run_settings[sail_marts.SCHEMA_SETTING] = marts.parked_schema(mart_version)
     durations: dict[str, int] = {}
     emit_lineage(settings, RunState.START, runner_run_id)
     try:
@@ -418,7 +467,7 @@ def build_and_publish(
                     faults.checkpoint("build")
                     result = dbt.run_dbt(
                         settings,
-                        ["build", "--exclude", *excludes],
+                        arguments,
                         dsn=dsn,
                         variables=window_vars_for_older_projects(settings, span),
                         run_settings=run_settings,
@@ -426,20 +475,36 @@ def build_and_publish(
                     )
         if not deployed:
             ledger.record_deployment(connection, version)
+        built = list(zip(run_ids, windows, strict=True))
         with timed(durations, "publish"):
-            counts = publish_windows(
-                settings,
-                dsn,
-                connection,
-                list(zip(run_ids, windows, strict=True)),
-                durations,
-                invocation_id=result.invocation_id,
-                runner_run_id=runner_run_id,
-                fingerprint=fingerprint,
-            )
+            if spark is None:
+                counts = publish_windows(
+                    settings,
+                    dsn,
+                    connection,
+                    built,
+                    durations,
+                    invocation_id=result.invocation_id,
+                    runner_run_id=runner_run_id,
+                    fingerprint=fingerprint,
+                )
+            else:
+                counts = record_windows_on_sail(
+                    settings,
+                    spark,
+                    connection,
+                    built,
+                    durations,
+                    invocation_id=result.invocation_id,
+                    mart_version=mart_version,
+                    fingerprint=fingerprint,
+                )
     except Exception as failure:
-        error = explain_quarantine_stop(settings, connection, span, failure)
-        error = explain_test_failures(settings, connection, error)
+        error = failure
+        if spark is None:
+            # Both read the failing rows and the quarantine in PostgreSQL; on Sail, dbt's own summary says it.
+            error = explain_quarantine_stop(settings, connection, span, error)
+            error = explain_test_failures(settings, connection, error)
         try:
             ledger.record_failure(
                 connection, run_ids, error_class=type(error).__name__, message=str(error), stage_durations_ms=durations
@@ -455,8 +520,8 @@ def build_and_publish(
         if splittable and len(windows) > 1:
             half = len(windows) // 2
             log.warning("splitting windows", windows=len(windows), into=[half, len(windows) - half])
-            return build_and_publish(settings, dsn, connection, windows[:half]) + build_and_publish(
-                settings, dsn, connection, windows[half:]
+            return build_and_publish(settings, dsn, connection, windows[:half], spark) + build_and_publish(
+                settings, dsn, connection, windows[half:], spark
             )
         if error is failure:
             raise
@@ -621,25 +686,8 @@ def publish_windows(
                 and current.definition_sha256 != definitions.sha256,
             )
             counts = {str(run_id): window_row_counts(connection, window, tables) for run_id, window in windows}
-            ledger.record_success(
-                connection,
-                [run_id for run_id, _ in windows],
-                PIPELINE,
-                None,
-                invocation_id=invocation_id,
-                stage_durations_ms=durations,
-                row_counts={run_id: counts[str(run_id)] for run_id, _ in windows},
-            )
-            # The watermark is a fact about the data: as far as every window is built and not due, and never
-            # past the newest plausible purchase (a mistyped year is quarantined, it plans nothing).
-            calendar = due.Calendar.of_project(settings.project_dir)
-            built_until = max(window.end for _, window in windows)
-            complete_until = due.watermark(connection, calendar, fingerprint)
-            ledger.advance_watermark(
-                connection,
-                PIPELINE,
-                min(built_until, complete_until or built_until),
-                cap=due.end_of_data(connection, calendar),
+            record_windows(
+                settings, connection, windows, durations, counts, invocation_id=invocation_id, fingerprint=fingerprint
             )
             faults.checkpoint("publish.before_commit")
     for mart in definitions.names:
@@ -655,6 +703,86 @@ def publish_windows(
             settings, dsn, lineage.exposures(settings.target_dir / "manifest.json"), runner_run_id
         )
     )
+    return counts
+
+
+def record_windows(
+    settings: Settings,
+    connection: psycopg.Connection,
+    windows: list[tuple[uuid.UUID, Window]],
+    durations: dict[str, int],
+    counts: dict[str, dict[str, int]],
+    *,
+    invocation_id: str | None,
+    fingerprint: str,
+    raw: due.Raw | None = None,
+) -> None:
+    """Mark the windows succeeded with their figures and move the watermark, in the caller's transaction.
+
+    The watermark is a fact about the data: as far as every window is built and not due, and never past the
+    newest plausible purchase (a mistyped year is quarantined, it plans nothing).
+    """
+    ledger.record_success(
+        connection,
+        [run_id for run_id, _ in windows],
+        PIPELINE,
+        None,
+        invocation_id=invocation_id,
+        stage_durations_ms=durations,
+        row_counts={run_id: counts[str(run_id)] for run_id, _ in windows},
+    )
+    calendar = due.Calendar.of_project(settings.project_dir)
+    built_until = max(window.end for _, window in windows)
+    complete_until = due.watermark(connection, calendar, fingerprint, raw)
+    ledger.advance_watermark(
+        connection,
+        PIPELINE,
+        min(built_until, complete_until or built_until),
+        cap=due.end_of_data(connection, calendar, raw),
+    )
+
+
+def record_windows_on_sail(
+    settings: Settings,
+    spark: SparkSession,
+    connection: psycopg.Connection,
+    windows: list[tuple[uuid.UUID, Window]],
+    durations: dict[str, int],
+    *,
+    invocation_id: str | None,
+    mart_version: int,
+    fingerprint: str,
+) -> dict[str, dict[str, int]]:
+    """The ``sail`` target's publish: record the mart version dbt built and published (see sail_marts) with the
+    windows it holds, in one PostgreSQL transaction; then drop the versions before the previous one.
+
+    A crash after dbt moved the views and before this commit leaves the windows running, so the next run marks
+    them failed and builds them again, into a newer version; readers meanwhile read the version dbt published,
+    which is whole and tested.
+    """
+    tables = windowed_tables(settings.target_dir / "manifest.json")
+    figures = delta.window_row_counts(
+        spark,
+        [(window.start, window.end) for _, window in windows],
+        {name: (table.schema, table.table, table.window_column) for name, table in tables.items()},
+    )
+    counts = {str(run_id): found for (run_id, _), found in zip(windows, figures, strict=True)}
+    raw = delta.SailRaw(spark)
+    for attempt in transient_retries():
+        with attempt, connection.transaction():
+            sail_marts.record_published(connection, mart_version)
+            record_windows(
+                settings,
+                connection,
+                windows,
+                durations,
+                counts,
+                invocation_id=invocation_id,
+                fingerprint=fingerprint,
+                raw=raw,
+            )
+            faults.checkpoint("publish.before_commit")
+    sail_marts.drop_old_versions(settings, spark, connection)
     return counts
 
 

@@ -141,7 +141,7 @@ def status(settings: Settings) -> SailStatus:
         remote_reachable=remote_reachable,
         server=server,
         metastore=_process_status(settings, METASTORE),
-        warehouse=_warehouse(settings),
+        warehouse=warehouse_folder(settings),
         mode=_read_text(_mode_file(settings)) if server.running else None,
     )
 
@@ -223,7 +223,7 @@ def java_executable() -> str:
     return found
 
 
-def _warehouse(settings: Settings) -> Path:
+def warehouse_folder(settings: Settings) -> Path:
     """Where the metastore puts the tables' files: one folder per schema, ``<schema>.db``."""
     return settings.sail_dir / "warehouse"
 
@@ -370,7 +370,7 @@ def _wait_until_ready(
 def _start_metastore(settings: Settings, java: str, jars: Path) -> ProcessStatus:
     """The Hive metastore on Derby, from the pyspark wheel's jars; its tables' files go to the warehouse folder."""
     sail_dir = settings.sail_dir
-    warehouse = _warehouse(settings)
+    warehouse = warehouse_folder(settings)
     warehouse.mkdir(exist_ok=True)
     scratch = sail_dir / "tmp"
     scratch.mkdir(exist_ok=True)

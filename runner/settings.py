@@ -16,6 +16,8 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_HOME = PROJECT_DIR / ".runner"
 DEFAULT_PACKAGE_STORE = Path("~/.cache/olist-dw/dbt-packages").expanduser()
 PIPELINE = "olist"
+# Where the warehouse's data (raw to marts) can live: PostgreSQL, or Delta tables on Sail (README, Scaling out).
+TARGETS = ("postgres", "sail")
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,8 @@ class Settings:
     spark_remote: str | None = None
     # The local Sail cluster's mode: ``local-cluster`` (a driver and workers), or ``local`` (one process).
     sail_mode: str = "local-cluster"
+    # Where the warehouse's data lives (see TARGETS); the ledger is in PostgreSQL either way.
+    target: str = "postgres"
 
     @classmethod
     def from_environment(cls, dsn: str | None = None, home: Path | None = None) -> Settings:
@@ -46,6 +50,7 @@ class Settings:
             unplaced_max_share=share_setting("OLIST_DW_UNPLACED_MAX_SHARE"),
             spark_remote=os.environ.get("OLIST_DW_SPARK_REMOTE") or None,
             sail_mode=os.environ.get("OLIST_DW_SAIL_MODE") or "local-cluster",
+            target=target_setting(),
         )
 
     @property
@@ -87,6 +92,14 @@ class Settings:
     @property
     def report_file(self) -> Path:
         return self.home / "reports" / "elementary_report.html"
+
+
+def target_setting() -> str:
+    """``OLIST_DW_TARGET``: one of TARGETS (``--target`` wins over it)."""
+    value = os.environ.get("OLIST_DW_TARGET") or "postgres"
+    if value not in TARGETS:
+        raise UsageError(f"OLIST_DW_TARGET must be one of {', '.join(TARGETS)}; got {value!r}")
+    return value
 
 
 def share_setting(name: str) -> float:

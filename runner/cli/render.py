@@ -290,8 +290,9 @@ def restore_plan(table: str, as_of: datetime, plan: recovery.RestorePlan, dry_ru
     )
 
 
-def publication(publication: marts.Publication, rolled_back: bool, keep_days: float) -> None:
-    """The mart version readers see after ``publish`` (or ``publish --rollback``), and the versions dropped."""
+def publication(publication: marts.Publication, rolled_back: bool, keep_days: float | None) -> None:
+    """The mart version readers see after ``publish`` (or ``publish --rollback``), and the versions dropped
+    (``keep_days`` None: by Sail's rule, which keeps the version before the active one)."""
     if rolled_back:
         console.print(f"mart version {publication.version} active again (version {publication.previous} parked)")
     elif publication.built:
@@ -299,7 +300,8 @@ def publication(publication: marts.Publication, rolled_back: bool, keep_days: fl
     else:
         console.print(f"mart version {publication.version} is current: the mart models did not change")
     for version in publication.dropped:
-        console.print(f"dropped mart version {version} (retention {keep_days:g} days)")
+        kept = f"retention {keep_days:g} days" if keep_days is not None else "the previous version is kept"
+        console.print(f"dropped mart version {version} ({kept})")
 
 
 def no_breaking_change(reference: str, checked: int) -> None:

@@ -54,10 +54,16 @@ def test_help_lists_the_commands(run_cli):
         (["run", "--window", "2017-02-01..2017-01-01"], "must end after it starts"),
         (["load", "--source", "/nonexistent/olist"], "source folder not found: /nonexistent/olist"),
         (["generate", "--out", "x", "--orders", "0"], "Invalid value for '--orders'"),
+        (["run", "--target", "oracle"], "Invalid value for '--target'"),
     ],
 )
 def test_bad_arguments_get_one_line_and_the_usage_code(run_cli, arguments, expected):
     assert_one_clear_line(run_cli("--dsn", UNREACHABLE, *arguments), EXIT_USAGE, expected)
+
+
+def test_an_unknown_target_in_the_environment_gets_one_line(run_cli):
+    completed = run_cli("--dsn", UNREACHABLE, "run", env={"OLIST_DW_TARGET": "oracle"})
+    assert_one_clear_line(completed, EXIT_USAGE, "OLIST_DW_TARGET must be one of postgres, sail; got 'oracle'")
 
 
 def test_unreachable_database_gets_one_line(run_cli, tmp_path):

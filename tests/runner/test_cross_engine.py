@@ -1,11 +1,11 @@
 """The same files built on PostgreSQL and on Sail give the same warehouse, row for row (issue: scaling out).
 
-One generated extract of January to March is split into a base batch and a late one. PostgreSQL's warehouse is
+One generated extract of January to March is split into a base batch and a late one. Each engine's warehouse is
 built by the runner as users run it: the base loaded, the three months built, the late batch loaded and the due
-windows rebuilt. Sail's is loaded by ``runner/delta.py`` (its own ledger in PostgreSQL, the rows in Delta tables)
-and built by ``dbt build --target sail`` window by window, the way the README's "dbt directly" runs it. Then every
-core table and mart is compared, audit columns aside (when and how often a row was written), and on Sail a window
-built again must write nothing.
+windows rebuilt; on Sail with ``--target sail`` (its ledger in a PostgreSQL database of its own, the rows in Delta
+tables, the marts published as versions). Then every core table and mart is compared, audit columns aside (when
+and how often a row was written). On Sail, a window built again by ``dbt build --target sail``, the way the
+README's "dbt directly" runs it, must write nothing and publish the same marts.
 
 Sail runs as ``runner sail start`` starts it by default: a local cluster of a driver and two workers, each a process
 of its own, and a Hive metastore keeping the catalog between dbt invocations.
@@ -155,9 +155,20 @@ class SailWarehouse:
     def __init__(self, settings: Settings, dsn: str) -> None:
         self.settings = settings
         self.dsn = dsn
+        # What the runner said when it built the late batch's windows.
+        self.late_run = ""
 
-    def load(self, folder: Path) -> None:
-        delta.load_source(self.settings, self.dsn, folder)
+    def runner(self, *arguments: str) -> str:
+        """``python -m runner … --target sail`` on this warehouse, as a user runs it."""
+        return runner_cli(
+            self.settings.home,
+            "--dsn",
+            self.dsn,
+            *arguments,
+            "--target",
+            "sail",
+            env={"OLIST_DW_SPARK_REMOTE": self.settings.spark_remote or ""},
+        )
 
     def build(self, start: str, end: str) -> str:
         """``dbt build --target sail`` of the window [start, end), as the README's "dbt directly" runs it."""
@@ -173,6 +184,18 @@ class SailWarehouse:
             },
         )
 
+    def names(self, query: str, field: str) -> list[str]:
+        """One field of each row a ``show`` or ``describe`` statement returns."""
+        with delta.session(self.settings) as spark:
+            return [row[field] for row in spark.sql(query).collect()]
+
+    def mart_rows(self) -> dict[str, list[tuple[object, ...]]]:
+        """Each published mart's rows, read through its view in ``mart``."""
+        return {
+            view: self.rows(f"mart.{view}", self.names(f"describe table mart.{view}", "col_name"))
+            for view in sorted(self.names("show views in mart", "tableName"))
+        }
+
     def rows(self, relation: str, columns: list[str]) -> list[tuple[object, ...]]:
         with delta.session(self.settings) as spark:
             selected = ", ".join(delta.quoted(column) for column in columns)
@@ -185,17 +208,15 @@ class SailWarehouse:
 def sail_warehouse(
     cluster: str, server_dsn: str, extract: Extract, tmp_path_factory: pytest.TempPathFactory
 ) -> SailWarehouse:
-    """The extract built on Sail: the base's three months, then the late batch's two windows (January, which
-    gains, restates and loses an order, and February, which gains the moved one)."""
+    """The extract built on Sail by the runner: the base's three months, then the windows the late batch made due
+    (January, which gains, restates and loses an order, and February, which gains the moved one)."""
     home = tmp_path_factory.mktemp("sail-warehouse-home")
     settings = replace(Settings.from_environment(), home=home, dsn=new_database(server_dsn), spark_remote=cluster)
     warehouse = SailWarehouse(settings, pipeline.bootstrap(settings))
-    warehouse.load(extract.base)
-    for start, end in MONTHS:
-        warehouse.build(start, end)
-    warehouse.load(extract.late)
-    for start, end in MONTHS[:2]:
-        warehouse.build(start, end)
+    warehouse.runner("load", "--source", str(extract.base))
+    warehouse.runner("run", "--window", f"{MONTHS[0][0]}..{MONTHS[-1][1]}", "--step", "month")
+    warehouse.runner("load", "--source", str(extract.late))
+    warehouse.late_run = warehouse.runner("run")
     return warehouse
 
 
@@ -271,8 +292,49 @@ def test_the_late_batch_reached_sail(sail_warehouse, extract):
     assert [row for row in staged if row[0] == extract.moved] == [(extract.moved, extract.moved_to)]
 
 
+def test_the_late_batch_made_its_two_windows_due_on_sail(sail_warehouse):
+    """Planned from the rows on Sail: the late batch touches January (a held-back order, a restated one, and the
+    moved order's old place) and February (its new place), not March."""
+    due = [line.partition("): ")[0] + ")" for line in sail_warehouse.late_run.splitlines() if line.startswith("due ")]
+    assert due == [
+        "due       window [2017-01-01 00:00:00, 2017-02-01 00:00:00)",
+        "due       window [2017-02-01 00:00:00, 2017-03-01 00:00:00)",
+    ], sail_warehouse.late_run
+    assert "new batch" in sail_warehouse.late_run
+    assert "up to date: no window is due" in sail_warehouse.runner("run")
+
+
+def test_lineage_on_sail_names_the_spark_server(sail_warehouse, cluster):
+    """The events of loads and runs on Sail name its tables after the Spark Connect server, as Spark's are named."""
+    events = [json.loads(line) for line in sail_warehouse.settings.lineage_file.read_text().splitlines()]
+    host_and_port = cluster.removeprefix("sc://")
+    outputs = {f"{output['namespace']}/{output['name']}" for event in events for output in event.get("outputs") or []}
+    assert f"spark://{host_and_port}/raw.orders" in outputs  # the runner's loads
+    assert f"spark://{host_and_port}/core.fact_orders" in outputs
+    assert any(name.startswith(f"spark://{host_and_port}/mart__v") for name in outputs)
+
+
+def test_the_marts_on_sail_are_views_on_the_version_the_runner_published(sail_warehouse):
+    """Each run built the marts as a new version, ``mart__v<N>``, and published it by re-creating the views of
+    ``mart`` on it; the ledger records it active, and only it and the one before it are kept."""
+    with psycopg.connect(sail_warehouse.dsn) as connection:
+        versions = dict(connection.execute("select version, status from metadata.mart_versions").fetchall())
+    active = next(version for version, status in versions.items() if status == "active")
+    assert active == max(versions)
+    kept = {version for version, status in versions.items() if status != "dropped"}
+    assert kept == {active, active - 1}
+    schemas = set(sail_warehouse.names("show schemas like 'mart__v*'", "name"))
+    assert schemas == {f"mart__v{version}" for version in kept}
+    published = sail_warehouse.mart_rows()
+    assert len(published) == 6
+    for view, rows in published.items():
+        columns = sail_warehouse.names(f"describe table mart.{view}", "col_name")
+        assert rows == sail_warehouse.rows(f"mart__v{active}.{view}", columns), view
+
+
 def test_a_window_built_again_on_sail_writes_nothing(sail_warehouse):
-    """January built once more from the same data: every core row keeps its version and its update time."""
+    """January built once more from the same data, by ``dbt build`` by hand: every core row keeps its version and
+    its update time, and the marts it publishes (its own tables, in ``mart__dbt``) hold what the runner's did."""
 
     def core_state() -> dict[str, list[tuple[object, ...]]]:
         return {
@@ -284,9 +346,54 @@ def test_a_window_built_again_on_sail_writes_nothing(sail_warehouse):
             )
         }
 
-    before = core_state()
+    before, published = core_state(), sail_warehouse.mart_rows()
     sail_warehouse.build(*MONTHS[0])
     assert core_state() == before
+    assert sail_warehouse.mart_rows() == published
+    assert set(sail_warehouse.names("show tables in mart__dbt", "tableName")) == set(published)
+
+
+def test_the_marts_on_sail_roll_back_to_the_kept_version_and_publish_again(sail_warehouse):
+    """``publish --rollback --target sail`` points the views back at the version kept before the active one;
+    ``publish --target sail`` builds a new version from core and moves them onto it."""
+    with psycopg.connect(sail_warehouse.dsn) as connection:
+        active = connection.execute("select version from metadata.mart_versions where status = 'active'").fetchone()[0]
+    expected = sail_warehouse.mart_rows()
+    assert f"mart version {active - 1} active again" in sail_warehouse.runner("publish", "--rollback")
+    assert sail_warehouse.mart_rows() == {
+        view: sail_warehouse.rows(
+            f"mart__v{active - 1}.{view}", sail_warehouse.names(f"describe table mart.{view}", "col_name")
+        )
+        for view in expected
+    }
+    assert f"mart version {active + 1} published" in sail_warehouse.runner("publish")
+    assert sail_warehouse.mart_rows() == expected
+    with psycopg.connect(sail_warehouse.dsn) as connection:
+        statuses = dict(connection.execute("select version, status from metadata.mart_versions").fetchall())
+    assert (statuses[active - 1], statuses[active], statuses[active + 1]) == ("retired", "dropped", "active")
+
+
+def test_a_file_of_many_messages_lands_in_raw_in_one_commit(sail_ready, server_dsn, extract, tmp_path, monkeypatch):
+    """Spark Connect carries at most 128 MiB a message: a file of more rows than one message takes goes to Sail in
+    pieces, through the staging table ``landing.<entity>``, and still reaches raw in one Delta commit, numbered
+    as one."""
+    monkeypatch.setattr(delta, "ROWS_PER_MESSAGE", 40)
+    customers = len(read_rows(extract.base, "customers"))
+    assert customers > 3 * delta.ROWS_PER_MESSAGE
+    with running_cluster(tmp_path / "sail-home") as endpoint:
+        settings = replace(Settings.from_environment(), home=tmp_path / "home", dsn=new_database(server_dsn))
+        settings = replace(settings, spark_remote=endpoint)
+        delta.load_source(settings, pipeline.bootstrap(settings), extract.base)
+        with delta.session(settings) as spark:
+            numbered = spark.sql(
+                "select count(*) as n, min(_raw_id) as first, max(_raw_id) as last from raw.customers"
+            ).first()
+            location = spark.sql("show schemas like 'raw'").first()["locationUri"]
+            staged = spark.sql("select count(*) as n from landing.customers").first()["n"]
+    assert (numbered["n"], numbered["first"], numbered["last"]) == (customers, 1, customers)
+    assert staged == customers
+    commits = sorted((Path(location.removeprefix("file:")) / "customers" / "_delta_log").glob("*.json"))
+    assert [commit.name for commit in commits] == ["00000000000000000000.json", "00000000000000000001.json"]
 
 
 def test_a_load_onto_sail_killed_between_its_two_commits_converges(sail_ready, server_dsn, extract, tmp_path):

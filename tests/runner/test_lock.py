@@ -74,7 +74,7 @@ CORE_WRITERS = {
     "rollback batch": lambda settings: recovery.rollback_batch(settings, settings.dsn, uuid.uuid4()),
     "restore": lambda settings: recovery.restore(settings.dsn, "core.dim_customer", datetime(2017, 1, 1), dry_run=True),
     "publish": lambda settings: pipeline.deploy_marts(settings, settings.dsn, keep_for=timedelta(days=7)),
-    "publish --rollback": lambda settings: pipeline.roll_back_marts(settings.dsn),
+    "publish --rollback": lambda settings: pipeline.roll_back_marts(settings, settings.dsn),
 }
 
 

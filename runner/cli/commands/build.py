@@ -6,7 +6,7 @@ import click
 
 from runner import demo, pipeline
 from runner.cli import render
-from runner.cli.options import wait_option
+from runner.cli.options import target_option, wait_option
 from runner.cli.session import Session, pass_session
 from runner.errors import UsageError
 
@@ -19,6 +19,7 @@ from runner.errors import UsageError
 @click.option("--end", "end_text", metavar="END", help="Window end (exclusive).")
 @click.option("--step", type=click.Choice(pipeline.STEPS), help="Record the range as day, week or month windows.")
 @click.option("--force", is_flag=True, help="Build the windows asked for even when they are up to date.")
+@target_option
 @wait_option
 @pass_session
 def run_command(
@@ -59,6 +60,7 @@ def run_command(
 @click.option("--to", "to_text", required=True, metavar="END", help="End of the range (exclusive).")
 @click.option("--step", type=click.Choice(pipeline.STEPS), default="day", show_default=True)
 @click.option("--restate", is_flag=True, help="Re-run the windows that already succeeded too.")
+@target_option
 @wait_option
 @pass_session
 def backfill_command(session: Session, from_text: str, to_text: str, step: str, restate: bool, wait: bool) -> None:

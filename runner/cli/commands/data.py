@@ -8,6 +8,7 @@ import click
 
 from runner import delta, demo, generate, load, pipeline
 from runner.cli import render
+from runner.cli.options import target_option
 from runner.cli.session import Session, pass_session
 from runner.errors import UsageError
 
@@ -33,19 +34,13 @@ def generate_command(
 
 @click.command("load")
 @click.option("--source", "source_dir", required=True, type=click.Path(path_type=Path), help="Folder of Olist CSVs.")
-@click.option(
-    "--target",
-    type=click.Choice(["postgres", "sail"]),
-    default="postgres",
-    show_default=True,
-    help="Where raw lives: PostgreSQL, or Delta tables on Sail (the ledger stays in PostgreSQL).",
-)
+@target_option
 @pass_session
-def load_command(session: Session, source_dir: Path, target: str) -> None:
+def load_command(session: Session, source_dir: Path) -> None:
     """COPY the Olist CSV files of a folder into raw.*, one transaction per file, skipping files already loaded."""
     if not source_dir.is_dir():
         raise UsageError(f"source folder not found: {source_dir}")
-    load_source = delta.load_source if target == "sail" else load.load_source
+    load_source = delta.load_source if session.settings.target == "sail" else load.load_source
     report = load_source(session.settings, session.bootstrap(), source_dir, on_file=render.file_result)
     render.load_report(report)
 

@@ -8,7 +8,7 @@ import click
 
 from runner import pipeline, schema_guard
 from runner.cli import render
-from runner.cli.options import wait_option
+from runner.cli.options import target_option, wait_option
 from runner.cli.session import Session, pass_session
 
 
@@ -21,8 +21,9 @@ from runner.cli.session import Session, pass_session
     default=7,
     show_default=True,
     type=click.FloatRange(min=0),
-    help="Drop parked mart versions retired longer ago than this.",
+    help="Drop parked mart versions retired longer ago than this (PostgreSQL; Sail keeps the previous version).",
 )
+@target_option
 @wait_option
 @pass_session
 def publish_command(session: Session, roll_back: bool, force: bool, keep_days: float, wait: bool) -> None:
@@ -32,11 +33,11 @@ def publish_command(session: Session, roll_back: bool, force: bool, keep_days: f
     """
     dsn = session.bootstrap()
     if roll_back:
-        publication = pipeline.roll_back_marts(dsn, wait=wait)
+        publication = pipeline.roll_back_marts(session.settings, dsn, wait=wait)
     else:
         keep_for = timedelta(days=keep_days)
         publication = pipeline.deploy_marts(session.settings, dsn, keep_for=keep_for, force=force, wait=wait)
-    render.publication(publication, roll_back, keep_days)
+    render.publication(publication, roll_back, keep_days if session.settings.target == "postgres" else None)
 
 
 @click.command("check-schema")
