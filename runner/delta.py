@@ -5,7 +5,7 @@ same COPY parser and its errors naming file, line and column, the same ledger. T
 land. COPY fills a temporary landing table made like ``raw.<entity>``, which dies with the file's transaction;
 its rows then go to the Delta table ``raw.<entity>`` on Sail in one commit, numbered on from the table's last raw
 id; the ledger's record of the file commits last, in PostgreSQL. A file too big for one Spark Connect message
-travels in pieces to the staging table ``landing.<entity>`` first (``staged_rows``).
+travels in pieces to the staging table ``landing.<entity>`` first (``staged_rows``), dropped once raw has the rows.
 
 A crash between the Delta commit and the ledger's leaves rows on Sail that the ledger does not know: the next load
 of that table deletes them before it writes (``remove_unrecorded_rows``), and until then the models do not see them,
@@ -18,6 +18,7 @@ column a file adds is added there first, as always, then to the Delta table.
 from __future__ import annotations
 
 import itertools
+import shutil
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -48,6 +49,7 @@ RAW_AUDIT_COLUMNS = (
 )
 # A file's rows on their way to raw (see staged_rows): raw's own columns but the load time, set by the insert.
 LANDING_AUDIT_COLUMNS = (("_batch_id", "string"), ("_source_file", "string"), ("_raw_id", "bigint"))
+LANDING_SCHEMA = "landing"
 # Rows per Arrow message to Sail: Spark Connect's client refuses a message over 128 MiB, and the rows of one
 # DataFrame made from local data travel as one message. 100,000 of the widest file's rows (reviews) take about 40.
 ROWS_PER_MESSAGE = 100_000
@@ -65,7 +67,8 @@ LOADED_FILES_COLUMNS = (
 )
 
 # metadata.purchase_time's rule (the runner's migration 0006; the dbt macro spark__raw_purchase_time writes it out
-# the same way): the export's `YYYY-MM-DD[ HH:MM:SS[.ffffff]]`, an impossible date refused by try_cast.
+# the same way, and test_delta checks the three agree): the export's `YYYY-MM-DD[ HH:MM:SS[.ffffff]]`, an impossible
+# date refused by try_cast.
 PURCHASE_TIME_PATTERN = (
     "^[1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
     "( ([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]([.][0-9]{1,6})?)?$"
@@ -189,9 +192,12 @@ def write_rows(
     batch_id: uuid.UUID,
     columns: tuple[str, ...],
     expected_sha256: str,
+    *,
+    warehouse: Path | None,
 ) -> load.CopiedRows:
-    """The row writer (``load.RowWriter``) of a load onto Sail: COPY into a landing table that dies with the
-    transaction, then the rows to the Delta table in one commit, their raw ids following the table's last.
+    """The row writer (``load.RowWriter``, ``spark`` and ``warehouse`` bound) of a load onto Sail: COPY into a
+    landing table that dies with the transaction, then the rows to the Delta table in one commit, their raw ids
+    following the table's last. ``warehouse``: the tables' folder when it is on this machine (see drop_table).
 
     ``copy_file`` locks PostgreSQL's ``raw.<entity>`` until the transaction ends, so two loaders of one table
     number their rows one after the other here too.
@@ -218,12 +224,13 @@ def write_rows(
         numbered=sql.Literal(first_raw_id),
         landing=landing,
     )
-    rows = staged_rows(spark, source, file_columns, arrow_pieces(connection, query, file_columns))
-    selected = ", ".join(quoted(name) for name in [*file_columns, "_batch_id", "_source_file"])
-    spark.sql(
-        f"insert into {table} ({selected}, `_loaded_at`, `_raw_id`)"
-        f" select {selected}, current_timestamp(), `_raw_id` from {rows}"
-    )
+    pieces = arrow_pieces(connection, query, file_columns)
+    with staged_rows(spark, source, file_columns, pieces, warehouse) as rows:
+        selected = ", ".join(quoted(name) for name in [*file_columns, "_batch_id", "_source_file"])
+        spark.sql(
+            f"insert into {table} ({selected}, `_loaded_at`, `_raw_id`)"
+            f" select {selected}, current_timestamp(), `_raw_id` from {rows}"
+        )
     faults.checkpoint("load.delta")
     return load.CopiedRows(copied.row_count, first_raw_id, copied.byte_count)
 
@@ -244,25 +251,52 @@ def arrow_pieces(connection: psycopg.Connection, query: sql.Composed, file_colum
             )
 
 
-def staged_rows(spark: SparkSession, source: SourceFile, file_columns: list[str], pieces: Iterator[pa.Table]) -> str:
+@contextmanager
+def staged_rows(
+    spark: SparkSession,
+    source: SourceFile,
+    file_columns: list[str],
+    pieces: Iterator[pa.Table],
+    warehouse: Path | None,
+) -> Iterator[str]:
     """Where the insert into raw reads a file's rows: a temporary view of them when they travel in one message;
-    else the Delta table ``landing.<entity>``, emptied, then filled one message at a time (the models never read
-    it), so that raw still takes the whole file in one commit."""
+    else the Delta table ``landing.<entity>``, made anew (a crashed load's dropped first), filled one message at a
+    time (the models never read it), so that raw still takes the whole file in one commit, and dropped after."""
     view = f"landing_{source.entity}"
     first = next(pieces)
     second = next(pieces, None)
     if second is None:
         spark.createDataFrame(first).createOrReplaceTempView(view)
-        return view
-    staging = quoted("landing", source.entity)
-    spark.sql("create schema if not exists landing")
-    ensure_table(spark, staging, [(column, "string") for column in file_columns] + list(LANDING_AUDIT_COLUMNS))
-    spark.sql(f"delete from {staging}")
-    names = ", ".join(quoted(name) for name in [*file_columns, *(name for name, _ in LANDING_AUDIT_COLUMNS)])
+        yield view
+        return
+    staging = quoted(LANDING_SCHEMA, source.entity)
+    spark.sql(f"create schema if not exists {LANDING_SCHEMA}")
+    drop_table(spark, LANDING_SCHEMA, source.entity, warehouse)
+    columns = [(column, "string") for column in file_columns] + list(LANDING_AUDIT_COLUMNS)
+    spark.sql(f"create table {staging} ({_column_list(columns)}) using delta")
+    names = ", ".join(quoted(name) for name, _ in columns)
     for piece in itertools.chain([first, second], pieces):
         spark.createDataFrame(piece).createOrReplaceTempView(view)
         spark.sql(f"insert into {staging} ({names}) select {names} from {view}")
-    return staging
+    try:
+        yield staging
+    finally:
+        drop_table(spark, LANDING_SCHEMA, source.entity, warehouse)
+
+
+def drop_table(spark: SparkSession, schema: str, table: str, warehouse: Path | None) -> None:
+    """Drop a Delta table, and its files when ``warehouse`` (the local cluster's tables folder) is given: Sail's
+    catalog leaves a dropped table's files behind, even with ``purge``, and has no ``vacuum``. A remote server's
+    files are its operator's to clean."""
+    spark.sql(f"drop table if exists {quoted(schema, table)}")
+    if warehouse is not None:
+        shutil.rmtree(warehouse / f"{schema}.db" / table, ignore_errors=True)
+
+
+def local_warehouse(settings: Settings) -> Path | None:
+    """The local cluster's tables folder (``runner sail start``'s), or None on a server given by
+    ``OLIST_DW_SPARK_REMOTE``, whose files this machine does not hold."""
+    return sail.warehouse_folder(settings) if settings.spark_remote is None else None
 
 
 def mirror_loaded_files(spark: SparkSession, connection: psycopg.Connection) -> None:
@@ -301,7 +335,8 @@ def load_source(
         with database.connect(dsn) as connection:
             ensure_tables(spark, connection)
         try:
-            return load.load_source(settings, dsn, source_dir, on_file, write_rows=partial(write_rows, spark))
+            writer = partial(write_rows, spark, warehouse=local_warehouse(settings))
+            return load.load_source(settings, dsn, source_dir, on_file, write_rows=writer)
         finally:
             with database.connect(dsn) as connection:
                 mirror_loaded_files(spark, connection)

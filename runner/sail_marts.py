@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
-from runner import dbt, delta, marts, sail
+from runner import dbt, delta, marts
 from runner.errors import UsageError
 from runner.observability import log
 from runner.settings import Settings
@@ -83,8 +83,8 @@ def drop_old_versions(settings: Settings, spark: SparkSession, connection: psyco
             for table in spark.sql(f"show tables in {delta.quoted(schema)}").collect():
                 spark.sql(f"drop table if exists {delta.quoted(schema, table['tableName'])}")
             spark.sql(f"drop schema if exists {delta.quoted(schema)}")
-        if settings.spark_remote is None:
-            shutil.rmtree(sail.warehouse_folder(settings) / f"{schema}.db", ignore_errors=True)
+        if (warehouse := delta.local_warehouse(settings)) is not None:
+            shutil.rmtree(warehouse / f"{schema}.db", ignore_errors=True)
         connection.execute(
             "update metadata.mart_versions set status = 'dropped', dropped_at = now() where version = %s", (version,)
         )

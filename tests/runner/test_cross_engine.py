@@ -376,24 +376,28 @@ def test_the_marts_on_sail_roll_back_to_the_kept_version_and_publish_again(sail_
 def test_a_file_of_many_messages_lands_in_raw_in_one_commit(sail_ready, server_dsn, extract, tmp_path, monkeypatch):
     """Spark Connect carries at most 128 MiB a message: a file of more rows than one message takes goes to Sail in
     pieces, through the staging table ``landing.<entity>``, and still reaches raw in one Delta commit, numbered
-    as one."""
+    as one. The staging table is dropped after, and on the local cluster its files are deleted too."""
     monkeypatch.setattr(delta, "ROWS_PER_MESSAGE", 40)
     customers = len(read_rows(extract.base, "customers"))
     assert customers > 3 * delta.ROWS_PER_MESSAGE
-    with running_cluster(tmp_path / "sail-home") as endpoint:
-        settings = replace(Settings.from_environment(), home=tmp_path / "home", dsn=new_database(server_dsn))
-        settings = replace(settings, spark_remote=endpoint)
+    home = tmp_path / "sail-home"
+    with running_cluster(home):
+        # The cluster's own home and no remote: the runner knows it is the local cluster, whose files it may delete.
+        settings = replace(Settings.from_environment(), home=home, dsn=new_database(server_dsn), spark_remote=None)
         delta.load_source(settings, pipeline.bootstrap(settings), extract.base)
         with delta.session(settings) as spark:
             numbered = spark.sql(
                 "select count(*) as n, min(_raw_id) as first, max(_raw_id) as last from raw.customers"
             ).first()
             location = spark.sql("show schemas like 'raw'").first()["locationUri"]
-            staged = spark.sql("select count(*) as n from landing.customers").first()["n"]
+            staging_schemas = spark.sql("show schemas like 'landing'").collect()
+            staging_tables = spark.sql("show tables in landing").collect()
     assert (numbered["n"], numbered["first"], numbered["last"]) == (customers, 1, customers)
-    assert staged == customers
     commits = sorted((Path(location.removeprefix("file:")) / "customers" / "_delta_log").glob("*.json"))
     assert [commit.name for commit in commits] == ["00000000000000000000.json", "00000000000000000001.json"]
+    assert staging_schemas, "the file did not go through the staging table"
+    assert staging_tables == []
+    assert not list((Path(location.removeprefix("file:")).parent / "landing.db").glob("*/*"))
 
 
 def test_a_load_onto_sail_killed_between_its_two_commits_converges(sail_ready, server_dsn, extract, tmp_path):

@@ -147,12 +147,14 @@ def test_a_merge_into_a_table_without_statistics_analyzes_it_first(settings, con
     pipeline.run_window(settings, settings.dsn, JANUARY)
     connection.execute("alter table core.dim_customer_person set (autovacuum_enabled = false)")
     connection.execute("delete from pg_statistic where starelid = 'core.dim_customer_person'::regclass")
-    analyzed = "select analyze_count from pg_stat_user_tables where schemaname = 'core' and relname = %s"
-    before = connection.execute(analyzed, ("dim_customer_person",)).fetchone()[0]
+    # The catalog itself, not pg_stat_user_tables' analyze_count: that counter reaches the view when a backend
+    # flushes its statistics, which may be after dbt's connection has closed.
+    statistics = "select count(*) from pg_statistic where starelid = 'core.dim_customer_person'::regclass"
+    assert connection.execute(statistics).fetchone()[0] == 0
 
     pipeline.run_window(settings, settings.dsn, FEBRUARY)
 
-    assert connection.execute(analyzed, ("dim_customer_person",)).fetchone()[0] == before + 1
+    assert connection.execute(statistics).fetchone()[0] > 0
 
 
 @pytest.mark.slow
