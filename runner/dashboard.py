@@ -15,10 +15,13 @@ The DSN reaches the app through the environment, never through a file, so a pass
 
 from __future__ import annotations
 
+import ast
+import functools
 import html
 import os
 import secrets
 import string
+import sys
 import threading
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
 from contextlib import contextmanager
@@ -51,6 +54,8 @@ POOL_IDLE_SECONDS = 60.0  # connections beyond the first are closed after this l
 TOKEN_BYTES = 24
 # What marimo would otherwise send home or fetch: its update check (edit mode only, off anyway) and usage stats.
 NO_TELEMETRY = {"MARIMO_SKIP_UPDATE_CHECK": "1", "DO_NOT_TRACK": "1"}
+# CPython gh-106905, fixed in 3.11.8 and 3.12.2: see serialize_ast_parsing.
+AST_PARSING_RACES = sys.version_info < (3, 11, 8) or (3, 12) <= sys.version_info < (3, 12, 2)
 
 
 def stale_after(value: str | None) -> timedelta:
@@ -291,6 +296,31 @@ class SameOrigin:
         await send({"type": "http.response.body", "body": body})
 
 
+def serialize_ast_parsing() -> None:
+    """Let one thread at a time turn source into ``ast`` objects, on the Python versions that need it.
+
+    Before 3.11.8 and 3.12.2 that conversion keeps its depth count in state shared by all threads, and a garbage
+    collection in the middle lets another thread's conversion change it: ``ast.parse`` then fails with "AST
+    constructor recursion depth mismatch" (CPython gh-106905). marimo parses the app for every new session while
+    the sessions already open compile their cells, each in a thread of this process; a viewer whose session hit
+    that race got a closed connection. A reentrant lock, since a collection may run code that parses too.
+    """
+    if not AST_PARSING_RACES:
+        return
+    parse = ast.parse
+    if getattr(parse, "serialized", False):
+        return
+    lock = threading.RLock()
+
+    @functools.wraps(parse)
+    def serialized_parse(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return parse(*args, **kwargs)
+
+    serialized_parse.serialized = True  # type: ignore[attr-defined]
+    ast.parse = serialized_parse
+
+
 def serve(settings: Settings, dsn: str, port: int, token: str) -> None:
     """Serve the app on localhost until interrupted, in marimo's run mode (read-only, code hidden), behind the token.
 
@@ -300,6 +330,7 @@ def serve(settings: Settings, dsn: str, port: int, token: str) -> None:
     import marimo
     import uvicorn
 
+    serialize_ast_parsing()
     os.environ.update(NO_TELEMETRY)
     os.environ["OLIST_DW_DSN"] = dsn
     os.environ["OLIST_DW_HOME"] = str(settings.home)
